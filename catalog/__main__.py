@@ -1,0 +1,111 @@
+"""Command line: python -m catalog search|show|export|build."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from catalog.core import CatalogError, UnknownTechniqueError, load_catalog
+from catalog.export import catalog_json, techniques_bibtex, techniques_csv, to_bibtex
+from catalog.schema import STAGES
+from catalog.search import SearchIndex, filter_techniques
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    hits = SearchIndex(catalog).search(args.query)
+    kept = {t.id for t in filter_techniques([h.technique for h in hits], stages=args.stage)}
+    hits = [h for h in hits if h.technique.id in kept][: args.limit]
+    if args.json:
+        print(json.dumps([{**h.technique.to_dict(), "score": h.score} for h in hits], indent=2, ensure_ascii=False))
+    else:
+        for hit in hits:
+            print(f"{hit.technique.id:32} {hit.technique.name:36} {hit.technique.breadcrumb}")
+        if not hits:
+            print(f"no technique matches {args.query!r}", file=sys.stderr)
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    technique = load_catalog().get(args.id)
+    if args.json:
+        print(json.dumps(technique.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"{technique.name}  [{technique.id}]")
+    print(technique.breadcrumb)
+    print(f"{technique.year} · {technique.citation} · stages: {', '.join(technique.stages)} · "
+          f"acts on: {', '.join(technique.acts_on)} · {technique.adoption_cost}")
+    print()
+    print(technique.summary)
+    for result in technique.results:
+        print(f"  - {result['metric']}: {result['value']} ({result['setting']})")
+    if technique.libraries:
+        print(f"Libraries: {', '.join(technique.libraries)}")
+    print()
+    print(to_bibtex(technique.reference))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    techniques = list(catalog.techniques)
+    if args.format == "json":
+        print(catalog_json(catalog))
+    elif args.format == "csv":
+        sys.stdout.write(techniques_csv(techniques))
+    else:
+        sys.stdout.write(techniques_bibtex(techniques))
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from catalog.build import write_references, write_table1
+
+    survey = Path(args.survey)
+    if not survey.is_file():
+        raise FileNotFoundError(f"survey text not found at {survey}")
+    text = survey.read_text(encoding="utf-8")
+    print(f"wrote {write_references(text)} references and {write_table1(text)} Table 1 rows")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m catalog", description="Browse the efficient-LLM catalog.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    search = sub.add_parser("search", help="full-text search, typo tolerant")
+    search.add_argument("query")
+    search.add_argument("--stage", action="append", choices=STAGES, help="keep techniques of this stage")
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=_cmd_search)
+    show = sub.add_parser("show", help="one technique by id")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_cmd_show)
+    export = sub.add_parser("export", help="the whole catalog")
+    export.add_argument("--format", choices=("json", "csv", "bibtex"), default="json")
+    export.set_defaults(func=_cmd_export)
+    build = sub.add_parser("build", help="re-parse references and Table 1 from the survey text")
+    build.add_argument("--survey", default=str(Path(__file__).resolve().parents[1].parent / "shared/seed/efficient_llms_survey.txt"))
+    build.set_defaults(func=_cmd_build)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UnknownTechniqueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (CatalogError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

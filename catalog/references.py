@@ -1,0 +1,173 @@
+"""Parse the survey's reference list into bibliographic records and resolve in-text citations.
+
+The survey cites in natbib author-year style ("Frantar et al., 2023", "Frantar & Alistarh, 2022",
+"Kim et al., 2023d"). The reference list prints the same disambiguating letter after the year, so a
+citation resolves by (first-author surname, second surname when there are two authors, year+letter).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+_YEAR = re.compile(r"\b((?:19|20)\d\d)([a-z]?)\b")
+_ARXIV = re.compile(r"(?:arXiv:|abs/|arxiv\.org/(?:abs|pdf)/)(\d{4}\.\d{4,5})", re.IGNORECASE)
+_URL = re.compile(r"<?(https?://[^\s>]+)>?")
+_CITATION = re.compile(
+    r"^(?P<first>[^,&]+?)(?:\s+(?:&|and)\s+(?P<second>[^,]+?)|\s+et al\.?)?,\s*(?P<year>(?:19|20)\d\d[a-z]?)$"
+)
+
+
+class CitationError(ValueError):
+    """Raised when an in-text citation cannot be parsed or resolved."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    key: str
+    authors: list[str]
+    title: str
+    venue: str
+    year: int | None
+    year_label: str | None
+    arxiv_id: str | None = None
+    url: str | None = None
+    incomplete: bool = False
+    raw: str = field(default="", repr=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fold(text: str) -> str:
+    """Lower-case and strip accents, for tolerant surname matching."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().strip()
+
+
+def _surname(author: str) -> str:
+    tokens = author.replace("et al.", "").split()
+    return tokens[-1] if tokens else author
+
+
+def _split_authors_and_rest(body: str) -> tuple[str, str]:
+    """Split "A, B, and C. Title. Venue" at the first period that does not end an initial."""
+    for match in re.finditer(r"\.\s", body):
+        before = body[: match.start()]
+        last_token = before.split()[-1] if before.split() else ""
+        if len(last_token) == 1 and last_token.isalpha():
+            continue  # an initial such as "P." in "David P. Woodruff"
+        if re.fullmatch(r"[A-Z]\.[A-Z]", last_token):
+            continue  # "J.E" style double initials
+        return before, body[match.end():]
+    return body, ""
+
+
+def _parse_authors(author_text: str) -> list[str]:
+    text = author_text.replace(", and ", ", ").replace(" and ", ", ")
+    authors = [a.strip() for a in text.split(",") if a.strip()]
+    return authors
+
+
+def _format_key(authors: list[str], year_label: str) -> str:
+    many = len(authors) >= 3 or any("et al" in a for a in authors)
+    if many:
+        return f"{_surname(authors[0])} et al., {year_label}"
+    if len(authors) == 2:
+        return f"{_surname(authors[0])} & {_surname(authors[1])}, {year_label}"
+    return f"{_surname(authors[0])}, {year_label}"
+
+
+def parse_reference(line: str) -> Reference:
+    """Parse one reference-list entry (without the leading "- ")."""
+    body = line.strip()
+    author_text, rest = _split_authors_and_rest(body)
+    authors = _parse_authors(author_text)
+    title, _, tail = rest.partition(". ")
+    if not tail and title.endswith("."):
+        title = title[:-1]
+    url_match = _URL.search(body)
+    url = url_match.group(1).rstrip(".,") if url_match else None
+    tail_wo_url = _URL.sub("", tail)
+    years = list(_YEAR.finditer(tail_wo_url)) or list(_YEAR.finditer(_URL.sub("", rest)))
+    if not years:
+        # Two entries of the survey's text are cut off mid-list; keep what is there and flag them.
+        return Reference(
+            key=_format_key(authors, "n.d."), authors=authors, title=title.strip().strip("."), venue="",
+            year=None, year_label=None, arxiv_id=None, url=url, incomplete=True, raw=body,
+        )
+    year_match = years[-1]
+    venue_match = re.search(r"\*([^*]+)\*", tail)
+    if venue_match:
+        venue = venue_match.group(1).strip()
+    else:
+        venue = tail_wo_url[: year_match.start()].strip(" .,")
+        venue = re.sub(r"\s*(URL|Accessed:.*)$", "", venue).strip(" .,")
+    venue = re.sub(r"\bURL\b.*$", "", venue).strip(" .,")
+    title = re.sub(r",\s*(?:19|20)\d\d[a-z]?\.?$", "", title.strip())
+    arxiv = _ARXIV.search(body)
+    year_label = year_match.group(1) + year_match.group(2)
+    return Reference(
+        key=_format_key(authors, year_label),
+        authors=authors,
+        title=title.strip().strip("."),
+        venue=venue,
+        year=int(year_match.group(1)),
+        year_label=year_label,
+        arxiv_id=arxiv.group(1) if arxiv else None,
+        url=url or (f"https://arxiv.org/abs/{arxiv.group(1)}" if arxiv else None),
+        raw=body,
+    )
+
+
+def parse_reference_list(survey_text: str) -> list[Reference]:
+    """Parse every "- " entry after the "References" heading of the survey text."""
+    _, sep, tail = survey_text.partition("\nReferences\n")
+    if not sep:
+        raise CitationError("the survey text has no 'References' section")
+    return [parse_reference(line[2:]) for line in tail.splitlines() if line.startswith("- ")]
+
+
+def parse_citation(citation: str) -> tuple[str, str | None, str]:
+    """Split "Kim et al., 2023d" into (first surname, second surname or None, year label)."""
+    match = _CITATION.match(citation.strip())
+    if not match:
+        raise CitationError(f"cannot parse citation {citation!r}; expected e.g. 'Frantar et al., 2023'")
+    second = match.group("second")
+    return match.group("first").strip(), second.strip() if second else None, match.group("year")
+
+
+class ReferenceIndex:
+    """Look up references by in-text citation."""
+
+    def __init__(self, references: list[Reference]):
+        self.references = references
+        self._by_key = {ref.key: ref for ref in references}
+
+    def resolve(self, citation: str) -> Reference:
+        if citation in self._by_key:
+            return self._by_key[citation]
+        first, second, year_label = parse_citation(citation)
+        candidates = [
+            ref
+            for ref in self.references
+            if ref.year_label == year_label and _surname_matches(first, ref.authors[0])
+        ]
+        if second is not None:
+            narrowed = [r for r in candidates if len(r.authors) > 1 and _surname_matches(second, r.authors[1])]
+            candidates = narrowed or candidates
+        if len(candidates) > 1:
+            exact = [r for r in candidates if r.key == citation]
+            candidates = exact or candidates
+        if not candidates:
+            # Fall back to a cut-off entry whose year is unknown but whose first author matches.
+            candidates = [r for r in self.references if r.incomplete and _surname_matches(first, r.authors[0])]
+        if not candidates:
+            raise CitationError(f"citation {citation!r} matches no entry of the survey's reference list")
+        return candidates[0]
+
+
+def _surname_matches(cited: str, author: str) -> bool:
+    cited_f, author_f = _fold(cited), _fold(author)
+    return author_f == cited_f or author_f.endswith(" " + cited_f)

@@ -1,0 +1,35 @@
+"""Home: what the product does, live counts from the data, and one way into each part."""
+
+import streamlit as st
+
+from catalog import load_catalog
+
+st.title("⚡ Efficient-LLM Explorer")
+st.markdown(
+    "Browse every technique from the survey *Efficient Large Language Models* by Wan et al., get a costed "
+    "plan of techniques that makes your model fit your GPUs and latency budget, and watch quantization, "
+    "prompt compression and speculative decoding run for real on a small model."
+)
+
+catalog = load_catalog()
+counts = catalog.counts()
+cols = st.columns(4)
+cols[0].metric("Techniques", counts["techniques"])
+cols[1].metric("Taxonomy categories", counts["categories"])
+cols[2].metric("Frameworks", counts["frameworks"])
+cols[3].metric("Papers in the reference list", counts["references"])
+
+st.divider()
+left, middle, right = st.columns(3)
+with left:
+    st.subheader("📚 Catalog")
+    st.write("Search and filter the survey's taxonomy, open a technique, follow its citation.")
+    st.page_link("pages/catalog.py", label="Open the catalog", icon=":material/menu_book:")
+with middle:
+    st.subheader("🧮 Recommender")
+    st.write("Model + GPU + latency budget in, ranked technique stacks with memory and latency out.")
+    st.page_link("pages/recommender.py", label="Plan a deployment", icon=":material/tune:")
+with right:
+    st.subheader("🔬 Live demo")
+    st.write("Quantize, compress a prompt and decode speculatively on SmolLM2-135M, measured live.")
+    st.page_link("pages/live_demo.py", label="Run the demo", icon=":material/science:")

@@ -1,0 +1,43 @@
+"""Real-browser end-to-end tests: every page renders in headless Chromium with no exception box."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser_support import assert_no_exception, screenshot, wait_for_app_idle
+
+pytestmark = pytest.mark.browser
+
+PAGES = [
+    ("", "home", "Efficient-LLM Explorer"),
+    ("catalog", "catalog", "Catalog"),
+    ("recommender", "recommender", "Recommender"),
+    ("live_demo", "live_demo", "Live demo"),
+    ("about", "about", "About and method"),
+]
+
+
+@pytest.mark.parametrize(("path", "name", "heading"), PAGES, ids=[p[1] for p in PAGES])
+def test_page_renders_in_chromium(app_url, page, path, name, heading):
+    page.goto(f"{app_url}/{path}")
+    page.get_by_role("heading", name=heading).first.wait_for()
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Efficient-LLM Explorer").count() >= 1
+    screenshot(page, name)
+
+
+def test_catalog_search_and_open_technique(app_url, page):
+    page.goto(f"{app_url}/catalog")
+    box = page.get_by_label("Search names, aliases, summaries and tags")
+    box.fill("gptq")
+    box.press("Enter")
+    wait_for_app_idle(page)
+    page.get_by_text("matching techniques").first.wait_for()
+    page.goto(f"{app_url}/catalog?q=gptq&id=gptq")
+    page.get_by_role("heading", name="GPTQ").first.wait_for()
+    page.get_by_role("heading", name="Citation").first.wait_for()
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    assert "Frantar" in page.content()
+    screenshot(page, "catalog_technique")

@@ -1,0 +1,45 @@
+"""Every page renders under AppTest without an exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_FILES = sorted((ROOT / "pages").glob("*.py"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_demo(monkeypatch, tmp_path):
+    # The live demo page gets a tiny random model and throwaway cache/history locations.
+    monkeypatch.setenv("ELLM_DEMO_MODEL", "tiny")
+    monkeypatch.setenv("ELLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ELLM_HISTORY_DB", str(tmp_path / "history.sqlite"))
+
+
+def test_every_design_card_page_exists():
+    names = {p.stem for p in PAGE_FILES}
+    assert {"home", "catalog", "recommender", "live_demo", "about"} <= names
+
+
+@pytest.mark.parametrize("page", PAGE_FILES, ids=[p.stem for p in PAGE_FILES])
+def test_page_renders_without_exception(page):
+    at = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, f"{page.name} renders no title"
+
+
+def test_router_renders_home():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("Efficient-LLM Explorer" in t.value for t in at.title)
+    assert len(at.metric) >= 3
+
+
+def test_router_switches_to_every_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    for page in ("pages/catalog.py", "pages/recommender.py", "pages/about.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
