@@ -179,7 +179,7 @@ def _build_technique(entry: dict, index: ReferenceIndex) -> Technique:
         stages=tuple(entry["stages"]),
         acts_on=tuple(entry["acts_on"]),
         adoption_cost=entry["adoption_cost"],
-        reference=index.resolve(entry["citation"]),
+        reference=index.resolve(entry["citation"], f"{entry['name']} {entry['summary']}"),
         results=tuple(entry.get("results") or ()),
         relations={k: tuple(v or ()) for k, v in (entry.get("relations") or {}).items() if v},
         libraries=tuple(entry.get("libraries") or ()),

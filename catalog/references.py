@@ -89,7 +89,8 @@ def parse_reference(line: str) -> Reference:
         title = title[:-1]
     url_match = _URL.search(body)
     url = url_match.group(1).rstrip(".,") if url_match else None
-    tail_wo_url = _URL.sub("", tail)
+    # DOIs ("10.18653/v1/2023.acl-demo.26") and access dates carry years that are not the publication year.
+    tail_wo_url = re.sub(r"doi:\s*\S+|Accessed:\s*\S+", "", _URL.sub("", tail))
     years = list(_YEAR.finditer(tail_wo_url)) or list(_YEAR.finditer(_URL.sub("", rest)))
     if not years:
         # Two entries of the survey's text are cut off mid-list; keep what is there and flag them.
@@ -143,11 +144,15 @@ class ReferenceIndex:
 
     def __init__(self, references: list[Reference]):
         self.references = references
-        self._by_key = {ref.key: ref for ref in references}
 
-    def resolve(self, citation: str) -> Reference:
-        if citation in self._by_key:
-            return self._by_key[citation]
+    def resolve(self, citation: str, context: str = "") -> Reference:
+        """Resolve a citation; `context` (e.g. the technique's name and summary) breaks ties between
+        references that the survey itself cites identically (two "Sun et al., 2023" papers)."""
+        same_key = [ref for ref in self.references if ref.key == citation]
+        if len(same_key) == 1:
+            return same_key[0]
+        if len(same_key) > 1:
+            return max(same_key, key=lambda ref: _overlap(ref.title, context))
         first, second, year_label = parse_citation(citation)
         candidates = [
             ref
@@ -158,8 +163,7 @@ class ReferenceIndex:
             narrowed = [r for r in candidates if len(r.authors) > 1 and _surname_matches(second, r.authors[1])]
             candidates = narrowed or candidates
         if len(candidates) > 1:
-            exact = [r for r in candidates if r.key == citation]
-            candidates = exact or candidates
+            return max(candidates, key=lambda ref: _overlap(ref.title, context))
         if not candidates:
             # Fall back to a cut-off entry whose year is unknown but whose first author matches.
             candidates = [r for r in self.references if r.incomplete and _surname_matches(first, r.authors[0])]
@@ -171,3 +175,8 @@ class ReferenceIndex:
 def _surname_matches(cited: str, author: str) -> bool:
     cited_f, author_f = _fold(cited), _fold(author)
     return author_f == cited_f or author_f.endswith(" " + cited_f)
+
+
+def _overlap(title: str, context: str) -> int:
+    title_words = {w for w in re.findall(r"[a-z0-9]+", _fold(title)) if len(w) > 3}
+    return len(title_words & set(re.findall(r"[a-z0-9]+", _fold(context))))
