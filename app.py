@@ -6,16 +6,16 @@ st.set_page_config(page_title="Efficient-LLM Explorer", page_icon="⚡", layout=
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/catalog.py", title="Catalog", icon=":material/menu_book:", url_path="catalog"),
-    st.Page("pages/recommender.py", title="Recommender", icon=":material/tune:", url_path="recommender"),
-    st.Page("pages/live_demo.py", title="Live demo", icon=":material/science:", url_path="live_demo"),
+    st.Page("pages/catalog_page.py", title="Catalog", icon=":material/menu_book:", url_path="catalog"),
+    st.Page("pages/recommender_page.py", title="Recommender", icon=":material/tune:", url_path="recommender"),
+    st.Page("pages/live_demo_page.py", title="Live demo", icon=":material/science:", url_path="live_demo"),
     st.Page("pages/about.py", title="About / Method", icon=":material/info:", url_path="about"),
 ]
 
 navigation = st.navigation(PAGES)
 
 with st.sidebar:
-    st.markdown("### ⚡ Efficient-LLM Explorer")
+    st.markdown("### Efficient-LLM Explorer")
     st.caption(
         "An interactive guide to making LLMs efficient, built on *Efficient Large Language Models: A Survey* "
         "(Wan et al., TMLR 2024)."

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from catalog.core import Catalog, Technique
 
@@ -27,7 +28,11 @@ _SYNONYMS = {
 }
 _STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "via", "by", "is", "its", "it"}
 _FIELD_WEIGHTS = {"name": 4.0, "alias": 3.5, "tag": 2.0, "path": 1.5, "summary": 1.0}
-_TYPO_CUTOFF = 80
+
+
+def _max_edits(word: str) -> int:
+    """Typos tolerated: one edit (a transposition counts as one) up to 5 letters, then more."""
+    return 1 if len(word) <= 5 else 2 if len(word) <= 9 else 3
 
 
 def normalize(text: str) -> str:
@@ -39,7 +44,10 @@ def compact(text: str) -> str:
 
 
 def _tokens(text: str) -> list[str]:
-    return [w for w in normalize(text).split() if w not in _STOPWORDS]
+    # "FlashAttention" also yields "flash" and "attention", so word queries reach camel-case names.
+    split_camel = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", text)
+    words = normalize(text).split() + [w for w in normalize(split_camel).split()]
+    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS))
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,9 @@ class SearchIndex:
         else:
             matches = []
         if len(word) >= 4:
-            found = process.extract(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=_TYPO_CUTOFF, limit=5)
-            matches += [(m[0], m[1] / 100.0) for m in found if m[0] != word]
+            edits = _max_edits(word)
+            found = process.extract(word, self._vocabulary, scorer=OSA.distance, score_cutoff=edits, limit=5)
+            matches += [(m[0], 1.0 - 0.5 * m[1] / edits) for m in found if m[0] != word]
             # prefixes: "quantiz" -> "quantization"
             matches += [(v, 0.9) for v in self._vocabulary if v.startswith(word) and v != word][:10]
         return matches
@@ -84,10 +93,16 @@ class SearchIndex:
         names = self._names[position]
         if query_compact in names:
             return 1000.0
-        if any(n.startswith(query_compact) for n in names if len(query_compact) >= 3):
+        if len(query_compact) >= 3 and any(
+            n.startswith(query_compact) and len(query_compact) >= 0.5 * len(n) for n in names
+        ):
             return 500.0
+        if len(query_compact) >= 4:
+            edits = min(OSA.distance(query_compact, n) for n in names)
+            if edits <= _max_edits(query_compact):
+                return 300.0 - 50.0 * edits
         best = max(fuzz.ratio(query_compact, n) for n in names)
-        return 300.0 * best / 100.0 if best >= 85 else 0.0
+        return 200.0 * best / 100.0 if best >= 90 else 0.0
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]:
         if len(query) > 500:
@@ -108,11 +123,13 @@ class SearchIndex:
                 scores[position] += value
                 matched[position] += 1
         query_compact = compact(query)
+        expanded_compact = "".join(words)
         candidates = set(scores) | {i for i in range(len(self._names)) if query_compact in self._names[i]}
         hits = []
         for position in candidates:
             coverage = matched[position] / len(words)
-            score = scores[position] * coverage + self._name_score(query_compact, position)
+            name_score = max(self._name_score(query_compact, position), self._name_score(expanded_compact, position))
+            score = scores[position] * coverage + name_score
             if score > 0:
                 hits.append(Hit(self.catalog.techniques[position], round(score, 3)))
         hits.sort(key=lambda h: (-h.score, h.technique.name.lower()))

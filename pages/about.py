@@ -6,5 +6,5 @@ import streamlit as st
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
-st.title("ℹ️ About and method")
+st.title("About and method")
 st.markdown((DOCS / "METHOD.md").read_text(encoding="utf-8"))

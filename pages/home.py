@@ -4,7 +4,7 @@ import streamlit as st
 
 from catalog import load_catalog
 
-st.title("⚡ Efficient-LLM Explorer")
+st.title("Efficient-LLM Explorer")
 st.markdown(
     "Browse every technique from the survey *Efficient Large Language Models* by Wan et al., get a costed "
     "plan of techniques that makes your model fit your GPUs and latency budget, and watch quantization, "
@@ -22,14 +22,14 @@ cols[3].metric("Papers in the reference list", counts["references"])
 st.divider()
 left, middle, right = st.columns(3)
 with left:
-    st.subheader("📚 Catalog")
+    st.subheader("Catalog")
     st.write("Search and filter the survey's taxonomy, open a technique, follow its citation.")
-    st.page_link("pages/catalog.py", label="Open the catalog", icon=":material/menu_book:")
+    st.markdown("[Open the catalog →](/catalog)")
 with middle:
-    st.subheader("🧮 Recommender")
+    st.subheader("Recommender")
     st.write("Model + GPU + latency budget in, ranked technique stacks with memory and latency out.")
-    st.page_link("pages/recommender.py", label="Plan a deployment", icon=":material/tune:")
+    st.markdown("[Plan a deployment →](/recommender)")
 with right:
-    st.subheader("🔬 Live demo")
+    st.subheader("Live demo")
     st.write("Quantize, compress a prompt and decode speculatively on SmolLM2-135M, measured live.")
-    st.page_link("pages/live_demo.py", label="Run the demo", icon=":material/science:")
+    st.markdown("[Run the live demo →](/live_demo)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "catalog.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "catalog_page.py")
 
 
 def new_app() -> AppTest:

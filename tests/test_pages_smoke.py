@@ -21,7 +21,7 @@ def isolated_demo(monkeypatch, tmp_path):
 
 def test_every_design_card_page_exists():
     names = {p.stem for p in PAGE_FILES}
-    assert {"home", "catalog", "recommender", "live_demo", "about"} <= names
+    assert {"home", "catalog_page", "recommender_page", "live_demo_page", "about"} <= names
 
 
 @pytest.mark.parametrize("page", PAGE_FILES, ids=[p.stem for p in PAGE_FILES])
@@ -40,6 +40,6 @@ def test_router_renders_home():
 
 def test_router_switches_to_every_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    for page in ("pages/catalog.py", "pages/recommender.py", "pages/about.py"):
+    for page in ("pages/catalog_page.py", "pages/recommender_page.py", "pages/about.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])

@@ -29,7 +29,7 @@ if "cat_init" not in st.session_state:  # restore a shared view from the URL, on
     if state.technique and state.technique not in catalog.technique_ids():
         st.session_state.cat_bad_id = state.technique
 
-st.title("📚 Catalog")
+st.title("Catalog")
 st.caption(f"{len(catalog.techniques)} techniques from the survey, each with its citation.")
 if bad := st.session_state.pop("cat_bad_id", None):
     st.warning(str(UnknownTechniqueError(bad, catalog.closest_ids(bad))))
