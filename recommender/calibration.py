@@ -1,0 +1,442 @@
+"""ML calibration of the roofline: learn per-engine / GPU-class / kernel corrections from published measurements.
+
+Target: y = log(measured rate / prior rate), where the prior is the roofline at the kernel's typical share of
+peak bandwidth (formats.prior_mbu) or FLOPs (costs.PREFILL_MFU_PRIOR). A small ridge regression on one-hot
+(engine, GPU class, kernel, parallel mode) plus log-scale sizes predicts y; predictions are clipped to the
+range seen in training. Leave-one-source-out (LOSO) residuals give the uncertainty band.
+Live-demo runs from the run history are added as rows for the user's own machine (see history_measurements).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sqlite3
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import costs
+from .estimate import InferenceConfig, decode_step_roofline, inference_memory, parallel_mode, prefill_roofline
+from .formats import WeightFormat, weight_format
+from .hardware import GPU
+from .models import ModelSpec
+
+DATA_FILE = Path(__file__).parent / "data" / "measurements.csv"
+DECODE_METRICS = ("decode_tokens_per_s", "decode_ms_per_token_amortized", "throughput_tokens_per_s")
+PREFILL_METRICS = ("prefill_tokens_per_s", "ttft_ms")
+METRICS = DECODE_METRICS + PREFILL_METRICS + ("memory",)
+CATEGORICAL = ("engine", "gpu_class", "kernel", "mode")
+BAND_QUANTILES = (0.1, 0.9)
+RIDGE_ALPHA = 3.0   # picked from {0.3, 1, 3, 10} by LOSO error (mild selection bias; see docs)
+
+
+# ------------------------------------------------------------------ loading
+def load_measurements(path: Path | str | None = None) -> list[dict]:
+    """The bundled measurements.csv as dicts with typed fields; raises ValueError on a malformed row."""
+    rows = []
+    with open(path or DATA_FILE, newline="") as handle:
+        for raw in csv.DictReader(handle):
+            row = dict(raw)
+            for key in ("num_gpus", "batch", "prompt_len", "gen_len"):
+                row[key] = int(row[key])
+            row["value"] = float(row["value"])
+            if row["metric"] not in METRICS:
+                raise ValueError(f"measurements.csv row {row['id']}: unknown metric {row['metric']!r}")
+            if not row["source_url"].startswith("http"):
+                raise ValueError(f"measurements.csv row {row['id']}: source_url must be a URL")
+            rows.append(row)
+    return rows
+
+
+def _local_cpu(bandwidth_gbps: float) -> GPU:
+    return GPU(id="local-cpu", name="this machine (CPU)", memory_gib=24, bandwidth_gbps=bandwidth_gbps,
+               fp16_tflops=0.5, vendor="cpu", kind="cpu", bf16=False, flash_attention_2=False,
+               confidence="inferred", source="bandwidth inferred from live-demo runs (calibration.py)")
+
+
+def history_measurements(db_path: Path | str | None = None) -> list[dict]:
+    """Live-demo quantization runs as calibration rows (empty when there is no history).
+
+    Each run gives decode tok/s and the weight bytes actually read. A CPU has no datasheet bandwidth here, so the
+    local device's bandwidth is inferred: the best achieved weight bandwidth (bytes x tok/s) among fp32/bf16 runs,
+    divided by the fp16 prior share (0.69). Rows then teach the model how int8/int4 kernels on *this* machine
+    compare with that baseline (engine 'pytorch-cpu', GPU class 'cpu'). CUDA runs map to the nearest GPU preset.
+    """
+    raw = _read_history(db_path)
+    runs = []
+    for run in raw:
+        metrics, settings = run.get("metrics") or {}, run.get("settings") or {}
+        try:
+            tps = float(metrics["decode_tokens_per_s"])
+            wbytes = float(metrics["weight_bytes"])
+            params = float(metrics.get("num_params") or 0)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not (tps > 0 and wbytes > 0 and math.isfinite(tps) and math.isfinite(wbytes)):
+            continue
+        runs.append({"run": run, "tps": tps, "bytes": wbytes, "params": params,
+                     "method": str(settings.get("method", run.get("dtype") or "fp32"))})
+    if not runs:
+        return []
+    baseline = [r["bytes"] * r["tps"] for r in runs if r["method"] in ("fp32", "fp16", "bf16")] or \
+               [r["bytes"] * r["tps"] for r in runs]
+    bandwidth_gbps = max(baseline) / 0.69 / 1e9
+    rows = []
+    for r in runs:
+        run = r["run"]
+        device = str(run.get("device") or "cpu")
+        rows.append({
+            "id": f"history-{run.get('id')}", "source_id": "live-history", "source_url": "local run history",
+            "model": run.get("model_id") or "local", "gpu": "local-cpu" if device == "cpu" else device,
+            "num_gpus": 1, "engine": "pytorch-cpu" if device == "cpu" else "hf",
+            "weights": _method_to_format(r["method"]), "kv": "fp16", "batch": 1, "prompt_len": 1, "gen_len": 1,
+            "metric": "decode_tokens_per_s", "value": r["tps"], "unit": "tok/s", "scope": "",
+            "notes": f"live demo run on {run.get('device_name') or device}", "_weight_bytes": r["bytes"],
+            "_params": r["params"], "_device": _local_cpu(bandwidth_gbps) if device == "cpu" else None,
+            "_device_name": run.get("device_name") or device,
+        })
+    return rows
+
+
+def _method_to_format(method: str) -> str:
+    method = method.lower()
+    if method.startswith("int4") or "4bit" in method:
+        return "int4-g32"
+    if method.startswith("int8") or "8bit" in method:
+        return "int8"
+    if method in ("fp16", "bf16"):
+        return method
+    return "fp32"
+
+
+def _read_history(db_path: Path | str | None) -> list[dict]:
+    """Rows of kind 'quantization' via live_demo.history when importable, else straight from SQLite."""
+    try:
+        from live_demo.history import RunHistory, default_db_path  # torch-free by agreement
+    except Exception:   # the live demo may not exist yet, or fail to import: calibrate without it
+        RunHistory, default_db_path = None, None
+    if db_path is None and default_db_path is not None:
+        try:
+            db_path = default_db_path()
+        except Exception:
+            db_path = None
+    if db_path is None or not Path(db_path).exists():
+        return []
+    if RunHistory is not None:
+        try:
+            return list(RunHistory(path=db_path).rows(kind="quantization"))
+        except Exception:
+            pass
+    return _read_history_sqlite(Path(db_path))
+
+
+def _read_history_sqlite(path: Path) -> list[dict]:
+    import json
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            cur = conn.execute("SELECT id, created_at, kind, model_id, device, device_name, dtype, settings_json, "
+                               "metrics_json FROM runs WHERE kind = 'quantization'")
+            out = []
+            for rid, created, kind, model_id, device, device_name, dtype, settings, metrics in cur.fetchall():
+                try:
+                    out.append({"id": rid, "created_at": created, "kind": kind, "model_id": model_id,
+                                "device": device, "device_name": device_name, "dtype": dtype,
+                                "settings": json.loads(settings or "{}"), "metrics": json.loads(metrics or "{}")})
+                except json.JSONDecodeError:
+                    continue
+            return out
+    except sqlite3.Error:
+        return []
+
+
+# ------------------------------------------------------------------ analytic predictions for one row
+@dataclass
+class RowPrediction:
+    family: str                 # decode | prefill | memory
+    measured: float             # rate (tok/s) for decode/prefill; bytes for memory
+    roofline: float             # pure roofline rate, or analytic bytes
+    prior: float                # roofline at prior efficiencies (same as roofline for memory)
+    features: dict = field(default_factory=dict)
+
+
+def _resolve_row_gpu(row: dict) -> GPU | None:
+    if row.get("_device") is not None:
+        return row["_device"]
+    if not row.get("gpu"):
+        return None
+    try:
+        return GPU.from_name(row["gpu"])
+    except ValueError:
+        return _match_device_name(row["gpu"])
+
+
+def _match_device_name(name: str) -> GPU | None:
+    """Map a CUDA device name such as 'NVIDIA A100-SXM4-80GB' to a preset, or None."""
+    from .hardware import gpu_presets
+
+    lowered = name.lower().replace("nvidia", "").replace("geforce", "")
+    best = None
+    for gpu in gpu_presets().values():
+        key = gpu.id.split("-")[0] if gpu.id.startswith(("a100", "h100")) else gpu.id.replace("rtx-", "")
+        if key in lowered.replace(" ", ""):
+            if gpu.id.startswith("a100"):
+                gpu = gpu_presets()["a100-80gb" if "80" in lowered else "a100-40gb"]
+            best = gpu
+    return best
+
+
+def decode_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, batch: int, bytes_per_gpu: float,
+                    mode: str) -> dict:
+    return {"engine": engine, "gpu_class": gpu.gpu_class, "kernel": fmt.kernel, "mode": mode,
+            "log_bytes": math.log2(max(bytes_per_gpu, 1.0) / 1e9), "log_batch": math.log2(max(batch, 1)),
+            "log_gpus": math.log2(max(num_gpus, 1)), "log_bw": math.log2(gpu.bandwidth_gbps / 1000)}
+
+
+def prefill_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, tokens: int, mode: str) -> dict:
+    return {"engine": engine, "gpu_class": gpu.gpu_class, "kernel": fmt.kernel, "mode": mode,
+            "log_tokens": math.log2(max(tokens, 1)), "log_gpus": math.log2(max(num_gpus, 1)),
+            "log_tflops": math.log2(max(gpu.fp16_tflops, 0.01) / 100)}
+
+
+def predict_row(row: dict) -> RowPrediction | None:
+    """Analytic (uncalibrated) prediction for one measurement row, or None when it cannot be evaluated."""
+    gpu = _resolve_row_gpu(row)
+    metric = row["metric"]
+    fmt = weight_format(row["weights"])
+    if "_weight_bytes" in row:   # live history row: bytes measured, tiny custom model
+        if gpu is None:
+            return None
+        bw = gpu.bandwidth_gbps * 1e9
+        roof_s = row["_weight_bytes"] / bw
+        prior_s = roof_s / fmt.prior_mbu
+        feats = decode_features(row["engine"], gpu, fmt, 1, 1, row["_weight_bytes"], "single")
+        return RowPrediction("decode", row["value"], 1 / roof_s, 1 / prior_s, feats)
+    model = ModelSpec.from_name(row["model"])
+    if metric == "memory":
+        measured = row["value"] * (costs.GIB if row["unit"] == "GiB" else 1e9)
+        if row["scope"] == "weights":
+            predicted = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings)["total"]
+        else:
+            cfg = InferenceConfig(weights=row["weights"], kv=row["kv"], engine=row["engine"],
+                                  num_gpus=row["num_gpus"], batch=row["batch"], prompt_len=row["prompt_len"],
+                                  gen_len=row["gen_len"])
+            parts = inference_memory(model, gpu, cfg)
+            predicted = sum(v for k, v in parts.items() if k not in ("capacity", "offloaded"))
+            if row["scope"] == "framework":   # allocator peaks exclude the CUDA context
+                predicted -= costs.CUDA_CONTEXT_BYTES
+        return RowPrediction("memory", measured, predicted, predicted)
+    if gpu is None:
+        return None
+    cfg = InferenceConfig(weights=row["weights"], kv=row["kv"], engine=row["engine"], num_gpus=row["num_gpus"],
+                          batch=row["batch"], prompt_len=row["prompt_len"], gen_len=row["gen_len"])
+    mode = parallel_mode(cfg.engine, cfg.num_gpus)
+    if metric in PREFILL_METRICS:
+        measured_s = row["value"] / 1e3 if metric == "ttft_ms" else cfg.batch * cfg.prompt_len / row["value"]
+        roof_s = prefill_roofline(model, gpu, cfg)
+        prior_s = prefill_roofline(model, gpu, cfg, prior=True)
+        feats = prefill_features(cfg.engine, gpu, fmt, cfg.num_gpus, cfg.batch * cfg.prompt_len, mode)
+        return RowPrediction("prefill", 1 / measured_s, 1 / roof_s, 1 / prior_s, feats)
+    step = decode_step_roofline(model, gpu, cfg)
+    feats = decode_features(cfg.engine, gpu, fmt, cfg.num_gpus, cfg.batch, step["bytes_per_gpu"], mode)
+    if metric == "throughput_tokens_per_s":
+        # whole static batch: prefill then gen_len steps; rate = b * g / total time
+        total_roof = prefill_roofline(model, gpu, cfg) + cfg.gen_len * step["roofline_s"]
+        total_prior = prefill_roofline(model, gpu, cfg, prior=True) + cfg.gen_len * step["prior_s"]
+        scale = cfg.batch * cfg.gen_len
+        return RowPrediction("decode", row["value"] / cfg.batch, scale / total_roof / cfg.batch,
+                             scale / total_prior / cfg.batch, feats)
+    if metric == "decode_ms_per_token_amortized":
+        measured = 1e3 / (row["value"] * cfg.batch)
+    else:
+        measured = row["value"]
+    return RowPrediction("decode", measured, 1 / step["roofline_s"], 1 / step["prior_s"], feats)
+
+
+# ------------------------------------------------------------------ the learned correction
+class EfficiencyCorrector:
+    """Ridge regression of log(measured/prior) on one-hot categories + numeric features (scikit-learn contract)."""
+
+    def __init__(self, alpha: float = RIDGE_ALPHA, numeric: tuple[str, ...] = ()):
+        self.alpha = alpha
+        self.numeric = numeric
+
+    def _matrix(self, feats: list[dict], fill_unseen: bool = True) -> np.ndarray:
+        """One-hot + numeric design matrix. A category level never seen in fit gets the training mean of its
+        one-hot block, i.e. the average effect, instead of silently meaning 'like the reference level'."""
+        columns, unseen = [], []
+        for name in CATEGORICAL:
+            values = [f.get(name) for f in feats]
+            start = len(columns)
+            for level in self.levels_[name]:
+                columns.append([1.0 if v == level else 0.0 for v in values])
+            unseen.append((start, len(columns), [v not in self.levels_[name] for v in values]))
+        for name in self.numeric:
+            columns.append([float(f[name]) for f in feats])
+        x = np.asarray(columns, dtype=float).T if columns else np.zeros((len(feats), 0))
+        if fill_unseen and hasattr(self, "mean_"):
+            for start, stop, mask in unseen:
+                rows = np.asarray(mask, dtype=bool)
+                if rows.any():
+                    x[np.ix_(rows, np.arange(start, stop))] = self.mean_[start:stop]
+        return x
+
+    def fit(self, feats: list[dict], y) -> EfficiencyCorrector:
+        from sklearn.linear_model import Ridge
+
+        y = np.asarray(y, dtype=float)
+        if len(feats) != len(y) or len(y) < 3 or not np.all(np.isfinite(y)):
+            raise ValueError("need at least 3 finite calibration rows")
+        self.levels_ = {name: sorted({str(f.get(name)) for f in feats}) for name in CATEGORICAL}
+        x = self._matrix([{k: str(v) if k in CATEGORICAL else v for k, v in f.items()} for f in feats])
+        self.mean_ = x.mean(axis=0)
+        self.model_ = Ridge(alpha=self.alpha).fit(x - self.mean_, y)
+        self.y_range_ = (float(y.min()), float(y.max()))
+        return self
+
+    def predict(self, feats: list[dict]) -> np.ndarray:
+        x = self._matrix([{k: str(v) if k in CATEGORICAL else v for k, v in f.items()} for f in feats])
+        return np.clip(self.model_.predict(x - self.mean_), *self.y_range_)
+
+
+DECODE_NUMERIC = ("log_bytes", "log_batch", "log_gpus", "log_bw")
+PREFILL_NUMERIC = ("log_tokens", "log_gpus", "log_tflops")
+
+
+def _family_data(preds: list[tuple[dict, RowPrediction]], family: str):
+    sel = [(row, p) for row, p in preds if p.family == family]
+    feats = [p.features for _, p in sel]
+    y = [math.log(p.measured / p.prior) for _, p in sel]
+    groups = [row["source_id"] for row, _ in sel]
+    return sel, feats, np.asarray(y), groups
+
+
+def _loso_predictions(feats, y, groups, numeric) -> np.ndarray:
+    """Out-of-source predictions of y: each source is predicted by a model fitted on the others."""
+    out = np.zeros_like(y)
+    for source in sorted(set(groups)):
+        test = np.array([g == source for g in groups])
+        train_feats = [f for f, t in zip(feats, test, strict=True) if not t]
+        if len(train_feats) < 3:
+            out[test] = 0.0
+            continue
+        model = EfficiencyCorrector(numeric=numeric).fit(train_feats, y[~test])
+        out[test] = model.predict([f for f, t in zip(feats, test, strict=True) if t])
+    return out
+
+
+@dataclass
+class Calibrator:
+    """Fitted decode and prefill correctors, with LOSO-derived uncertainty bands."""
+
+    decode_model: EfficiencyCorrector | None = None
+    prefill_model: EfficiencyCorrector | None = None
+    decode_band: tuple[float, float] = (0.0, 0.0)
+    prefill_band: tuple[float, float] = (0.0, 0.0)
+    n_rows: int = 0
+    n_history_rows: int = 0
+
+    def decode_correction(self, engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, batch: int,
+                          bytes_per_gpu: float, mode: str) -> tuple[float, float, float]:
+        """(correction, low, high): divide the prior decode time by these to get the calibrated time/band."""
+        if self.decode_model is None:
+            return 1.0, 1.0, 1.0
+        f = decode_features(engine, gpu, fmt, num_gpus, batch, bytes_per_gpu, mode)
+        y = float(self.decode_model.predict([f])[0])
+        return math.exp(y), math.exp(y + self.decode_band[0]), math.exp(y + self.decode_band[1])
+
+    def decode_corrections(self, feats: list[dict]) -> np.ndarray:
+        if self.decode_model is None:
+            return np.ones(len(feats))
+        return np.exp(self.decode_model.predict(feats))
+
+    def prefill_correction(self, engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, tokens: int,
+                           mode: str) -> tuple[float, float, float]:
+        if self.prefill_model is None:
+            return 1.0, 1.0, 1.0
+        f = prefill_features(engine, gpu, fmt, num_gpus, tokens, mode)
+        y = float(self.prefill_model.predict([f])[0])
+        return math.exp(y), math.exp(y + self.prefill_band[0]), math.exp(y + self.prefill_band[1])
+
+
+def fit_calibrator(rows: list[dict]) -> Calibrator:
+    """Fit both correctors on the given rows; bands come from LOSO residual quantiles."""
+    preds = [(row, p) for row in rows if (p := predict_row(row)) is not None]
+    cal = Calibrator(n_rows=len(preds), n_history_rows=sum(1 for r, _ in preds if r["source_id"] == "live-history"))
+    for family, numeric in (("decode", DECODE_NUMERIC), ("prefill", PREFILL_NUMERIC)):
+        _, feats, y, groups = _family_data(preds, family)
+        if len(y) < 3:
+            continue
+        model = EfficiencyCorrector(numeric=numeric).fit(feats, y)
+        residual = y - _loso_predictions(feats, y, groups, numeric)
+        band = (float(np.quantile(residual, BAND_QUANTILES[0])), float(np.quantile(residual, BAND_QUANTILES[1])))
+        setattr(cal, f"{family}_model", model)
+        setattr(cal, f"{family}_band", band)
+    return cal
+
+
+@lru_cache(maxsize=1)
+def default_calibrator() -> Calibrator:
+    """Calibrator fitted once per process on the bundled measurements plus the live-demo history."""
+    return fit_calibrator(load_measurements() + history_measurements())
+
+
+def refresh_calibrator() -> Calibrator:
+    """Drop the cached fit (e.g. after new live-demo runs) and refit."""
+    default_calibrator.cache_clear()
+    return default_calibrator()
+
+
+# ------------------------------------------------------------------ accuracy report
+def _abs_pct_errors(pred, measured) -> np.ndarray:
+    pred, measured = np.asarray(pred, dtype=float), np.asarray(measured, dtype=float)
+    return np.abs(pred - measured) / measured * 100
+
+
+def _summary(errors: np.ndarray) -> dict:
+    if len(errors) == 0:
+        return {"n": 0}
+    return {"n": int(len(errors)), "median_abs_pct_error": round(float(np.median(errors)), 1),
+            "p90_abs_pct_error": round(float(np.quantile(errors, 0.9)), 1)}
+
+
+def accuracy_report(rows: list[dict] | None = None) -> dict:
+    """Leave-one-source-out accuracy of the calibrated model vs. the pure and prior rooflines."""
+    rows = load_measurements() if rows is None else rows
+    preds = [(row, p) for row in rows if (p := predict_row(row)) is not None]
+    report: dict = {"rows": len(preds), "sources": len({r["source_id"] for r, _ in preds})}
+    for family, numeric in (("decode", DECODE_NUMERIC), ("prefill", PREFILL_NUMERIC)):
+        sel, feats, y, groups = _family_data(preds, family)
+        if len(y) < 3:
+            continue
+        loso = _loso_predictions(feats, y, groups, numeric)
+        measured = np.array([p.measured for _, p in sel])
+        prior = np.array([p.prior for _, p in sel])
+        roof = np.array([p.roofline for _, p in sel])
+        calibrated = prior * np.exp(loso)
+        per_source = {}
+        for source in sorted(set(groups)):
+            mask = np.array([g == source for g in groups])
+            per_source[source] = {"n": int(mask.sum()),
+                                  "roofline": _summary(_abs_pct_errors(roof[mask], measured[mask])),
+                                  "prior": _summary(_abs_pct_errors(prior[mask], measured[mask])),
+                                  "calibrated_loso": _summary(_abs_pct_errors(calibrated[mask], measured[mask]))}
+        report[family] = {
+            "roofline": _summary(_abs_pct_errors(roof, measured)),
+            "prior": _summary(_abs_pct_errors(prior, measured)),
+            "calibrated_loso": _summary(_abs_pct_errors(calibrated, measured)),
+            "band_coverage_pct": None,
+            "per_source": per_source,
+        }
+        residual = y - loso
+        lo, hi = np.quantile(residual, BAND_QUANTILES[0]), np.quantile(residual, BAND_QUANTILES[1])
+        report[family]["band_log"] = [round(float(lo), 3), round(float(hi), 3)]
+        report[family]["band_coverage_pct"] = round(float(np.mean((residual >= lo) & (residual <= hi)) * 100), 1)
+    mem = [p for _, p in preds if p.family == "memory"]
+    if mem:
+        report["memory"] = {"analytic": _summary(_abs_pct_errors([p.prior for p in mem], [p.measured for p in mem])),
+                            "note": "memory is analytic (no fitted parameters), so every row is held out"}
+    return report

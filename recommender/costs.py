@@ -1,0 +1,210 @@
+"""Cost-model formulas. Each is a small function of plain numbers with its source next to it.
+
+Units: bytes, seconds, FLOPs, bytes/s, FLOP/s unless a name says otherwise.
+Notation follows /work/shared/reference/cost_model.md (L layers, h hidden, d head_dim, b batch, s prompt).
+"""
+
+from __future__ import annotations
+
+from .models import ModelSpec
+
+GIB = 2**30
+GB = 1e9
+
+# CUDA context + framework workspace: gpu_poor budgets 650 MB (cost_model.md 3.1.4 gives 0.5-1 GB).
+CUDA_CONTEXT_BYTES = 650 * 2**20
+# vLLM pre-allocates this share of device memory (gpu_memory_utilization default, vLLM docs / cost_model 3.1.2).
+VLLM_MEMORY_UTILIZATION = 0.9
+# Per-collective latency on NVLink-class links: llm-analysis gpu configs use 8 microseconds.
+ALLREDUCE_LATENCY_S = 8e-6
+# Training MFU before calibration: PaLM reports 46.2% model FLOPs utilisation (Chowdhery et al. 2022, Table 3);
+# we use a round 40% for fine-tuning stacks that are less tuned than PaLM's.
+TRAIN_MFU_PRIOR = 0.40
+# Prefill MFU before calibration: TensorRT-LLM Llama-2-7B A100 measured 133 ms at s=2048 vs a ~100 ms roofline
+# (LLM-Viewer issue #4, cost_model.md 3.2.1) -> about 0.75.
+PREFILL_MFU_PRIOR = 0.75
+
+
+# ------------------------------------------------------------------ memory: weights
+def weight_bytes(model: ModelSpec, bits_per_weight: float, quantizes_embeddings: bool = False,
+                 body_factor: float = 1.0) -> dict[str, float]:
+    """Resident weight bytes: quantized blocks + 16-bit embeddings/lm_head (cost_model.md 3.1.1).
+
+    Embeddings and lm_head usually stay 16-bit (LLM.int8 and GPTQ/AWQ leave lm_head unconverted); GGUF
+    block formats quantize them too. body_factor < 1 models 2:4 sparse storage.
+    """
+    body = model.body_params * bits_per_weight / 8 * body_factor
+    emb_bits = bits_per_weight if quantizes_embeddings else 16
+    embeddings = (model.embedding_params + model.head_params + model.hidden) * emb_bits / 8
+    return {"body": body, "embeddings": embeddings, "total": body + embeddings}
+
+
+def weight_read_bytes_per_step(model: ModelSpec, bits_per_weight: float, batch: int,
+                               quantizes_embeddings: bool = False, body_factor: float = 1.0) -> float:
+    """Weight bytes streamed from memory per decode step (MoE: only the experts the batch touches).
+
+    A token touches k of E experts; a batch of b independent tokens touches a fraction
+    1 - (1 - k/E)^b of them per layer (cost_model.md 3.2.8: the union approaches all experts).
+    """
+    shared = model.body_params - model.layers * model.experts * model.ffn_params_per_expert
+    expert_share = 1.0 - (1.0 - model.experts_active / model.experts) ** max(batch, 1)
+    experts = model.layers * model.experts * model.ffn_params_per_expert * expert_share
+    body = (shared + experts) * bits_per_weight / 8 * body_factor
+    head_bits = bits_per_weight if quantizes_embeddings else 16
+    return body + model.lm_head_read_params * head_bits / 8
+
+
+# ------------------------------------------------------------------ memory: KV cache
+def kv_bytes_per_token(model: ModelSpec, kv_bytes: float) -> float:
+    """Dense KV per token: 2 (K and V) * L * n_kv * d * bytes (cost_model.md 3.1.2; GQA shrinks n_kv)."""
+    return 2 * model.layers * model.kv_heads * model.head_dim * kv_bytes
+
+
+def kv_cache_bytes(model: ModelSpec, kv_bytes: float, context_tokens: float, batch: int,
+                   keep_fraction: float = 1.0, keep_tokens: float | None = None) -> float:
+    """KV cache for `batch` sequences of `context_tokens`.
+
+    Sliding-window layers cap their tokens at the window (Mistral v0.1, Gemma-2 alternating layers);
+    eviction policies keep a fraction (H2O, Scissorhands) or a fixed budget (StreamingLLM).
+    """
+    kept = context_tokens * keep_fraction
+    if keep_tokens is not None:
+        kept = min(kept, keep_tokens)
+    per_layer_token = 2 * model.kv_heads * model.head_dim * kv_bytes
+    window_layers = model.layers * model.sliding_window_layers if model.sliding_window else 0.0
+    full_layers = model.layers - window_layers
+    window_tokens = min(kept, model.sliding_window) if model.sliding_window else 0.0
+    return batch * per_layer_token * (full_layers * kept + window_layers * window_tokens)
+
+
+# ------------------------------------------------------------------ memory: activations
+def attention_scores_bytes(batch: int, heads: int, seq: int, bytes_per: float = 2) -> float:
+    """Materialised attention scores of one layer without FlashAttention: b * n_q * s^2 * B (cost_model 3.1.3)."""
+    return batch * heads * seq * seq * bytes_per
+
+
+def inference_activation_bytes(model: ModelSpec, batch: int, seq: int, flash: bool, bytes_per: float = 2) -> float:
+    """Peak transient activations during prefill (one layer live at a time).
+
+    Hidden states in/out plus the FFN intermediates: b*s*(2h + 2F)*B; with FlashAttention attention is O(b*s*h)
+    (Dao et al. 2022); without it add the score matrix. Logits for the last position only: b*V*4 bytes.
+    """
+    ffn_width = model.ffn * (model.experts_active if model.is_moe else 1)
+    hidden_states = batch * seq * (2 * model.hidden + 2 * ffn_width) * bytes_per
+    scores = 0.0 if flash else attention_scores_bytes(batch, model.heads, seq, bytes_per)
+    logits = batch * model.vocab * 4
+    return hidden_states + scores + logits
+
+
+# ------------------------------------------------------------------ memory: training
+def model_state_bytes(params: float, weight_bytes: float = 2, grad_bytes: float = 2, master_bytes: float = 4,
+                      optimizer_state_bytes: float = 8) -> float:
+    """Mixed-precision Adam model state: 2 + 2 + 4 + 8 = 16 bytes/param (ZeRO paper, the '16 Psi')."""
+    return params * (weight_bytes + grad_bytes + master_bytes + optimizer_state_bytes)
+
+
+def zero_sharded_state_bytes(params: float, stage: int, dp: int, weight_bytes: float = 2, grad_bytes: float = 2,
+                             master_bytes: float = 4, optimizer_state_bytes: float = 8) -> float:
+    """Per-GPU model state under ZeRO stage 0-3 over `dp` GPUs (Rajbhandari et al. 2020, Figure 1)."""
+    opt = (master_bytes + optimizer_state_bytes) / (dp if stage >= 1 else 1)
+    grads = grad_bytes / (dp if stage >= 2 else 1)
+    weights = weight_bytes / (dp if stage >= 3 else 1)
+    return params * (weights + grads + opt)
+
+
+def training_activation_bytes(model: ModelSpec, batch: int, seq: int, checkpointing: bool, flash: bool) -> float:
+    """Activations kept for backward (Korthikanti et al. 2022, eq. 2; fp16, no tensor parallel).
+
+    Per layer s*b*h*(34 + 5*a*s/h) bytes; FlashAttention/selective recompute removes the 5*a*s/h term;
+    full checkpointing keeps only each layer's 2*s*b*h input plus one layer recomputed at a time.
+    """
+    sbh = seq * batch * model.hidden
+    per_layer = sbh * 34 + (0 if flash else 5 * model.heads * seq * seq * batch)
+    if checkpointing:
+        stored = model.layers * 2 * sbh + per_layer
+    else:
+        stored = model.layers * per_layer
+    # fp32 logits and their gradient for the loss: 2 * b * s * V * 4 bytes.
+    logits = 2 * batch * seq * model.vocab * 4
+    return stored + logits
+
+
+def lora_params(model: ModelSpec, rank: int) -> float:
+    """Trainable LoRA parameters on every linear layer: sum of r*(d_in + d_out) (Hu et al. 2021)."""
+    h, q, kv = model.hidden, model.heads * model.head_dim, model.kv_heads * model.head_dim
+    attention = rank * ((h + q) + 2 * (h + kv) + (q + h))
+    ffn_mats = 3 if model.ffn_gated else 2
+    ffn = rank * ffn_mats * (h + model.ffn) * model.experts
+    return model.layers * (attention + ffn)
+
+
+# ------------------------------------------------------------------ time: roofline
+def decode_flops_per_step(active_params: float, batch: int, context: float, model: ModelSpec) -> float:
+    """2 FLOPs per active parameter per token, plus attention over the context: 4*L*n_q*d*ctx per token."""
+    attention = 4 * model.layers * model.heads * model.head_dim * context
+    return batch * (2 * active_params + attention)
+
+
+def prefill_flops(active_params: float, batch: int, seq: int, model: ModelSpec) -> float:
+    """2*P*b*s + 2*L*b*s^2*n_q*d (causal QK^T and PV; cost_model.md 3.2.1)."""
+    return 2 * active_params * batch * seq + 2 * model.layers * batch * seq * seq * model.heads * model.head_dim
+
+
+def memory_bound_time(bytes_moved: float, bandwidth_bytes_s: float, efficiency: float = 1.0) -> float:
+    """Time to stream bytes at a share of peak bandwidth (roofline, Williams et al. 2009)."""
+    return bytes_moved / (bandwidth_bytes_s * efficiency)
+
+
+def compute_bound_time(flops: float, peak_flops: float, efficiency: float = 1.0) -> float:
+    return flops / (peak_flops * efficiency)
+
+
+def roofline_time(bytes_moved: float, flops: float, bandwidth_bytes_s: float, peak_flops: float) -> float:
+    """max(memory time, compute time) at 100% of peak: the uncalibrated roofline."""
+    return max(bytes_moved / bandwidth_bytes_s, flops / peak_flops)
+
+
+def ridge_batch(peak_flops: float, bandwidth_bytes_s: float, bytes_per_weight: float) -> float:
+    """Decode batch above which weights stop being the bottleneck: b* = Pi * B_w / (2 * BW) (cost_model 3.2.3)."""
+    return peak_flops * bytes_per_weight / (2 * bandwidth_bytes_s)
+
+
+def allreduce_time(message_bytes: float, gpus: int, link_bytes_s: float) -> float:
+    """Ring all-reduce: 2*(N-1)/N * message / link bandwidth + per-call latency (Patarasuk & Yuan 2009)."""
+    if gpus <= 1:
+        return 0.0
+    return 2 * (gpus - 1) / gpus * message_bytes / link_bytes_s + ALLREDUCE_LATENCY_S
+
+
+def tensor_parallel_comm_time(model: ModelSpec, batch: int, tokens: int, gpus: int, link_bytes_s: float) -> float:
+    """Two all-reduces of b*tokens*h activations per layer per step (Megatron-LM, Shoeybi et al. 2019)."""
+    message = batch * tokens * model.hidden * 2
+    return 2 * model.layers * allreduce_time(message, gpus, link_bytes_s)
+
+
+def offload_time(offloaded_bytes: float, link_bytes_s: float) -> float:
+    """Streaming offloaded weights over PCIe each step (FlexGen; cost_model.md 3.2.6)."""
+    return offloaded_bytes / link_bytes_s
+
+
+def speculative_expected_tokens(acceptance_rate: float, draft_len: int) -> float:
+    """Expected tokens per target step: (1 - a^(g+1)) / (1 - a) (Leviathan et al. 2023, eq. 1)."""
+    if acceptance_rate >= 1.0:
+        return float(draft_len + 1)
+    return (1 - acceptance_rate ** (draft_len + 1)) / (1 - acceptance_rate)
+
+
+def speculative_time_per_token(target_step_s: float, draft_step_s: float, verify_step_s: float,
+                               acceptance_rate: float, draft_len: int) -> float:
+    """(g draft steps + one verification of g+1 tokens) / expected tokens (Leviathan et al. 2023, Thm 3.8)."""
+    expected = speculative_expected_tokens(acceptance_rate, draft_len)
+    return (draft_len * draft_step_s + verify_step_s) / expected
+
+
+def training_step_flops(active_params: float, tokens: int, method: str, checkpointing: bool) -> float:
+    """6*P*tokens for full training (Kaplan et al. 2020); +2*P with recompute. LoRA skips weight gradients
+    (~4*P); MeZO runs two forward passes (4*P, no backward)."""
+    per_token = {"full": 6, "lomo": 6, "lora": 4, "qlora": 4, "mezo": 4}[method]
+    if checkpointing and method != "mezo":
+        per_token += 2
+    return per_token * active_params * tokens

@@ -1,0 +1,47 @@
+"""Exceptions raised at the recommender's package boundary."""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+
+class RecommenderInputError(ValueError):
+    """Bad user input: the message says what was wrong and how to fix it."""
+
+
+def closest_ids(name: str, known: list[str], n: int = 3) -> list[str]:
+    """Return up to n known ids that look like `name` (for 'did you mean' hints)."""
+    lowered = {k.lower(): k for k in known}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.4)
+    if not hits:
+        hits = [k for k in lowered if name.lower() in k or k in name.lower()][:n]
+    return [lowered[h] for h in hits]
+
+
+def unknown_id_error(kind: str, name: str, known: list[str]) -> RecommenderInputError:
+    """Build an 'unknown preset' error that suggests the closest ids."""
+    hint = closest_ids(name, known)
+    suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
+    return RecommenderInputError(
+        f"unknown {kind} '{name}'.{suggestion} Run `python -m recommender {kind}s` to list presets."
+    )
+
+
+def check_number(name: str, value, *, low: float, high: float, integer: bool = False) -> float:
+    """Validate a user-supplied number: finite, within [low, high]; return it as float or int."""
+    if isinstance(value, bool) or value is None:
+        raise RecommenderInputError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecommenderInputError(f"{name} must be a number, got {value!r}") from None
+    if math.isnan(number) or math.isinf(number):
+        raise RecommenderInputError(f"{name} must be a finite number, got {value!r}")
+    if number < low or number > high:
+        raise RecommenderInputError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
+    if integer:
+        if number != int(number):
+            raise RecommenderInputError(f"{name} must be a whole number, got {number:g}")
+        return int(number)
+    return number

@@ -1,0 +1,370 @@
+"""Evaluate one configuration: memory, fit, prefill/decode latency (calibrated), or a fine-tuning step."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from . import costs
+from .errors import RecommenderInputError, check_number
+from .formats import WeightFormat, kv_bytes_per_element, weight_format
+from .hardware import GPU
+from .models import ModelSpec
+
+ENGINES = ("hf", "hf-eager", "vllm", "llama.cpp", "gpt-fast", "tensorrt-llm")
+WORKLOADS = ("inference", "finetune-lora", "finetune-qlora", "finetune-full")
+# Engines that split a model across GPUs by layers (pipeline): batch-1 decode does not speed up (XiongjieDai).
+LAYER_SPLIT_ENGINES = ("llama.cpp", "hf")
+MAX_TOKENS = 10_000_000
+MAX_BATCH = 100_000
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """One inference setup. Offload is 'none', 'overlap' (FlexGen) or 'serial' (ZeRO-Inference)."""
+
+    weights: str = "fp16"
+    kv: str = "fp16"
+    engine: str = "hf"
+    num_gpus: int = 1
+    batch: int = 1
+    prompt_len: int = 512
+    gen_len: int = 256
+    kv_keep_fraction: float = 1.0
+    kv_keep_tokens: float | None = None
+    body_factor: float = 1.0             # 2:4 sparse storage
+    offload: str = "none"
+    draft_fraction: float = 0.0          # speculative decoding: draft size / target size
+    draft_len: int = 4
+    acceptance_rate: float = 0.7
+    tokens_per_step: float = 1.0         # Medusa / prompt lookup: accepted tokens per verification step
+    extra_weight_bytes: float = 0.0      # e.g. Medusa heads
+
+    def validated(self) -> InferenceConfig:
+        check_number("batch", self.batch, low=1, high=MAX_BATCH, integer=True)
+        check_number("prompt length", self.prompt_len, low=1, high=MAX_TOKENS, integer=True)
+        check_number("generation length", self.gen_len, low=1, high=MAX_TOKENS, integer=True)
+        check_number("number of GPUs", self.num_gpus, low=1, high=1024, integer=True)
+        if self.engine not in ENGINES:
+            from .errors import unknown_id_error
+
+            raise unknown_id_error("framework", self.engine, list(ENGINES))
+        weight_format(self.weights)
+        kv_bytes_per_element(self.kv)
+        return self
+
+
+@dataclass
+class Estimate:
+    """Numbers for one configuration (results are data; the page formats them)."""
+
+    workload: str
+    model_id: str
+    gpu_id: str
+    num_gpus: int
+    memory_gib: float
+    per_gpu_memory_gib: float
+    capacity_gib: float
+    fits: bool
+    memory_breakdown_gib: dict[str, float]
+    offloaded_gib: float = 0.0
+    reserved_gib: float | None = None
+    ttft_ms: float | None = None
+    decode_ms_per_token: float | None = None
+    decode_ms_low: float | None = None
+    decode_ms_high: float | None = None
+    decode_tokens_per_s: float | None = None
+    throughput_tokens_per_s: float | None = None
+    roofline_decode_ms_per_token: float | None = None
+    latency_breakdown_ms: dict[str, float] = field(default_factory=dict)
+    step_time_s: float | None = None
+    train_tokens_per_s: float | None = None
+    calibrated: bool = False
+    warnings: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key, value in list(out.items()):
+            if isinstance(value, float):
+                out[key] = round(value, 4)
+        out["memory_breakdown_gib"] = {k: round(v, 4) for k, v in self.memory_breakdown_gib.items()}
+        out["latency_breakdown_ms"] = {k: round(v, 4) for k, v in self.latency_breakdown_ms.items()}
+        return out
+
+
+# ------------------------------------------------------------------ shared helpers
+def compute_peak_flops(gpu: GPU, fmt: WeightFormat) -> float:
+    """Tensor peak for the math dtype: int8/fp8 activations use the 8-bit peak; weight-only formats compute in fp16."""
+    if fmt.id in ("int8-w8a8", "fp8") and gpu.int8_tops > 0:
+        return gpu.int8_tops * 1e12
+    return gpu.fp16_tflops * 1e12
+
+
+def parallel_mode(engine: str, num_gpus: int) -> str:
+    if num_gpus <= 1:
+        return "single"
+    return "layer-split" if engine in LAYER_SPLIT_ENGINES else "tensor"
+
+
+def kv_cache_total_bytes(model: ModelSpec, cfg: InferenceConfig) -> float:
+    context = cfg.prompt_len + cfg.gen_len
+    return costs.kv_cache_bytes(model, kv_bytes_per_element(cfg.kv), context, cfg.batch, cfg.kv_keep_fraction,
+                                cfg.kv_keep_tokens)
+
+
+def decode_step_roofline(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, tokens_per_step: int = 1,
+                         params_scale: float = 1.0) -> dict[str, float]:
+    """Uncalibrated time of one decode step (seconds) and the bytes/FLOPs behind it, per GPU."""
+    fmt = weight_format(cfg.weights)
+    mode = parallel_mode(cfg.engine, cfg.num_gpus)
+    split = cfg.num_gpus if mode == "tensor" else 1
+    weights_read = costs.weight_read_bytes_per_step(model, fmt.bits_per_weight, cfg.batch, fmt.quantizes_embeddings,
+                                                    cfg.body_factor) * params_scale
+    avg_context = cfg.prompt_len + cfg.gen_len / 2
+    kv_read = kv_cache_total_bytes(model, cfg) * avg_context / (cfg.prompt_len + cfg.gen_len)
+    flops = costs.decode_flops_per_step(model.active_params * params_scale, cfg.batch * tokens_per_step,
+                                        avg_context, model)
+    bw = gpu.bandwidth_gbps * 1e9
+    peak = compute_peak_flops(gpu, fmt)
+    memory_s = (weights_read + kv_read * params_scale) / split / bw
+    compute_s = flops / split / peak
+    comm_s = 0.0
+    if mode == "tensor":
+        comm_s = costs.tensor_parallel_comm_time(model, cfg.batch, tokens_per_step, cfg.num_gpus,
+                                                 gpu.link_gbps * 1e9)
+    # Prior: the roofline at the kernel's typical share of peak (formats.py prior_mbu; PREFILL_MFU_PRIOR).
+    prior_s = max(memory_s / fmt.prior_mbu, compute_s / costs.PREFILL_MFU_PRIOR) + comm_s
+    return {"memory_s": memory_s, "compute_s": compute_s, "comm_s": comm_s,
+            "weights_s": weights_read / split / bw, "kv_s": kv_read / split / bw,
+            "bytes_per_gpu": (weights_read + kv_read) / split, "roofline_s": max(memory_s, compute_s) + comm_s,
+            "prior_s": prior_s, "prior_mbu": fmt.prior_mbu}
+
+
+def prefill_roofline(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, prior: bool = False) -> float:
+    """Uncalibrated prefill time (seconds): compute-bound, but never faster than one pass over the weights.
+
+    prior=True applies the typical efficiencies (PREFILL_MFU_PRIOR, the format's prior_mbu)."""
+    fmt = weight_format(cfg.weights)
+    mode = parallel_mode(cfg.engine, cfg.num_gpus)
+    split = cfg.num_gpus if mode == "tensor" else 1
+    flops = costs.prefill_flops(model.active_params, cfg.batch, cfg.prompt_len, model)
+    weights = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings, cfg.body_factor)["total"]
+    compute = flops / split / compute_peak_flops(gpu, fmt)
+    memory = weights / split / (gpu.bandwidth_gbps * 1e9)
+    comm = costs.tensor_parallel_comm_time(model, cfg.batch, cfg.prompt_len, cfg.num_gpus,
+                                           gpu.link_gbps * 1e9) if mode == "tensor" else 0.0
+    if prior:
+        compute, memory = compute / costs.PREFILL_MFU_PRIOR, memory / fmt.prior_mbu
+    return max(compute, memory) + comm
+
+
+def inference_memory(model: ModelSpec, gpu: GPU, cfg: InferenceConfig) -> dict[str, float]:
+    """Per-GPU memory components in bytes, plus offloaded bytes and the usable capacity."""
+    fmt = weight_format(cfg.weights)
+    mode = parallel_mode(cfg.engine, cfg.num_gpus)
+    weights = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings, cfg.body_factor)["total"]
+    weights += cfg.extra_weight_bytes
+    kv = kv_cache_total_bytes(model, cfg)
+    draft_weights = weights * cfg.draft_fraction
+    draft_kv = kv * cfg.draft_fraction
+    flash = cfg.engine != "hf-eager"
+    activations = costs.inference_activation_bytes(model, cfg.batch, cfg.prompt_len, flash)
+    n = cfg.num_gpus
+    # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv).
+    kv_split = min(n, model.kv_heads) if mode == "tensor" else n
+    per_gpu = {
+        "weights": (weights + draft_weights) / n,
+        "kv_cache": (kv + draft_kv) / kv_split,
+        "activations": activations / (n if mode == "tensor" else 1),
+        "runtime": float(costs.CUDA_CONTEXT_BYTES),
+    }
+    capacity = gpu.usable_memory_gib * costs.GIB
+    if cfg.engine == "vllm":
+        capacity *= costs.VLLM_MEMORY_UTILIZATION
+    offloaded = 0.0
+    if cfg.offload != "none":
+        others = per_gpu["kv_cache"] + per_gpu["activations"] + per_gpu["runtime"]
+        room = max(capacity - others, 0.0)
+        offloaded = max(per_gpu["weights"] - room, 0.0)
+        per_gpu["weights"] -= offloaded
+    per_gpu["capacity"] = capacity
+    per_gpu["offloaded"] = offloaded * n
+    return per_gpu
+
+
+# ------------------------------------------------------------------ inference
+def estimate_inference(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, calibrate: bool = True) -> Estimate:
+    """Memory and latency of one inference configuration."""
+    cfg = cfg.validated()
+    fmt = weight_format(cfg.weights)
+    warnings = _hardware_warnings(gpu, fmt, cfg)
+    if cfg.prompt_len + cfg.gen_len > model.context:
+        warnings.append(f"prompt + output ({cfg.prompt_len + cfg.gen_len}) exceeds the model's context "
+                        f"({model.context}); the estimate assumes it could run anyway")
+    mem = inference_memory(model, gpu, cfg)
+    capacity = mem.pop("capacity")
+    offloaded = mem.pop("offloaded")
+    per_gpu_bytes = sum(mem.values())
+    fits = per_gpu_bytes <= capacity
+    if cfg.offload != "none" and mem["weights"] <= 0:
+        fits = False
+    step = decode_step_roofline(model, gpu, cfg)
+    mode = parallel_mode(cfg.engine, cfg.num_gpus)
+    correction, low, high, prefill_correction = 1.0, 1.0, 1.0, 1.0
+    if calibrate:
+        from .calibration import default_calibrator
+
+        cal = default_calibrator()
+        correction, low, high = cal.decode_correction(engine=cfg.engine, gpu=gpu, fmt=fmt, num_gpus=cfg.num_gpus,
+                                                      batch=cfg.batch, bytes_per_gpu=step["bytes_per_gpu"], mode=mode)
+        prefill_correction = cal.prefill_correction(engine=cfg.engine, gpu=gpu, fmt=fmt, num_gpus=cfg.num_gpus,
+                                                    tokens=cfg.batch * cfg.prompt_len, mode=mode)[0]
+    offload_s = costs.offload_time(offloaded / cfg.num_gpus, gpu.link_gbps * 1e9) if offloaded > 0 else 0.0
+    base_step_s = step["prior_s"] / correction
+    step_s = max(base_step_s, offload_s) if cfg.offload == "overlap" else base_step_s + offload_s
+    per_token_s = _apply_decoding(model, gpu, cfg, step_s, correction)
+    prefill_s = prefill_roofline(model, gpu, cfg, prior=True) / prefill_correction + offload_s
+    scale = per_token_s / step_s
+    to_ms = 1e3 * scale / correction
+    breakdown = {
+        "weights_read": step["weights_s"] / step["prior_mbu"] * to_ms,
+        "kv_read": step["kv_s"] / step["prior_mbu"] * to_ms,
+        "tensor_parallel_comm": step["comm_s"] * to_ms,
+        "offload_transfer": offload_s * 1e3 * scale if offloaded > 0 else 0.0,
+    }
+    if step["compute_s"] / costs.PREFILL_MFU_PRIOR > step["memory_s"] / step["prior_mbu"]:
+        breakdown = {"compute_bound_matmuls": step["compute_s"] / costs.PREFILL_MFU_PRIOR * to_ms,
+                     "tensor_parallel_comm": breakdown["tensor_parallel_comm"],
+                     "offload_transfer": breakdown["offload_transfer"]}
+    breakdown["other"] = max(per_token_s * 1e3 - sum(breakdown.values()), 0.0)
+    reserved = gpu.usable_memory_gib * costs.VLLM_MEMORY_UTILIZATION if cfg.engine == "vllm" else None
+    return Estimate(
+        workload="inference", model_id=model.id, gpu_id=gpu.id, num_gpus=cfg.num_gpus,
+        memory_gib=per_gpu_bytes * cfg.num_gpus / costs.GIB, per_gpu_memory_gib=per_gpu_bytes / costs.GIB,
+        capacity_gib=capacity / costs.GIB, fits=fits,
+        memory_breakdown_gib={k: v / costs.GIB for k, v in mem.items()}, offloaded_gib=offloaded / costs.GIB,
+        reserved_gib=reserved, ttft_ms=prefill_s * 1e3, decode_ms_per_token=per_token_s * 1e3,
+        decode_ms_low=per_token_s * correction / high * 1e3, decode_ms_high=per_token_s * correction / low * 1e3,
+        decode_tokens_per_s=1.0 / per_token_s, throughput_tokens_per_s=cfg.batch / per_token_s,
+        roofline_decode_ms_per_token=step["roofline_s"] * 1e3, latency_breakdown_ms=breakdown, calibrated=calibrate,
+        warnings=warnings, settings=asdict(cfg))
+
+
+def _apply_decoding(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, step_s: float, correction: float) -> float:
+    """Per-token time after speculative decoding / Medusa / prompt lookup (verification costs compute)."""
+    if cfg.draft_fraction > 0:
+        verify = decode_step_roofline(model, gpu, cfg, tokens_per_step=cfg.draft_len + 1)
+        verify_s = max(step_s, verify["prior_s"] / correction)
+        draft_s = decode_step_roofline(model, gpu, cfg, params_scale=cfg.draft_fraction)["prior_s"] / correction
+        return costs.speculative_time_per_token(step_s, draft_s, verify_s, cfg.acceptance_rate, cfg.draft_len)
+    if cfg.tokens_per_step > 1:
+        width = int(round(cfg.tokens_per_step)) + 4   # candidate tokens verified per step
+        verify = decode_step_roofline(model, gpu, cfg, tokens_per_step=width)
+        return max(step_s, verify["prior_s"] / correction) / cfg.tokens_per_step
+    return step_s
+
+
+def _hardware_warnings(gpu: GPU, fmt: WeightFormat, cfg: InferenceConfig) -> list[str]:
+    out = []
+    if fmt.needs == "bf16" and not gpu.bf16:
+        out.append(f"{gpu.name} has no bf16 support: use fp16")
+    if fmt.needs == "fp8" and not gpu.fp8:
+        out.append(f"{gpu.name} has no FP8 support (needs Ada or Hopper)")
+    if cfg.kv == "fp8" and not gpu.fp8:
+        out.append(f"{gpu.name} has no FP8 support for an fp8 KV cache")
+    if cfg.engine == "vllm" and gpu.vendor == "apple":
+        out.append("vLLM does not run on Apple GPUs; use llama.cpp")
+    return out
+
+
+# ------------------------------------------------------------------ fine-tuning
+@dataclass(frozen=True)
+class TrainingConfig:
+    method: str = "lora"              # full | lora | qlora | lomo | mezo
+    optimizer: str = "adamw"          # adamw | adam-8bit | paged-adam-8bit
+    checkpointing: bool = True
+    sharding: str = "none"            # none | zero1 | zero2 | zero3 | fsdp
+    num_gpus: int = 1
+    batch: int = 1
+    seq_len: int = 512
+    lora_rank: int = 16
+    flash: bool = True
+
+    def validated(self) -> TrainingConfig:
+        if self.method not in ("full", "lora", "qlora", "lomo", "mezo"):
+            raise RecommenderInputError(f"unknown fine-tuning method '{self.method}' (full, lora, qlora, lomo, mezo)")
+        if self.optimizer not in ("adamw", "adam-8bit", "paged-adam-8bit"):
+            raise RecommenderInputError(f"unknown optimizer '{self.optimizer}' (adamw, adam-8bit, paged-adam-8bit)")
+        if self.sharding not in ("none", "zero1", "zero2", "zero3", "fsdp"):
+            raise RecommenderInputError(f"unknown sharding '{self.sharding}' (none, zero1, zero2, zero3, fsdp)")
+        check_number("batch", self.batch, low=1, high=MAX_BATCH, integer=True)
+        check_number("sequence length", self.seq_len, low=1, high=MAX_TOKENS, integer=True)
+        check_number("number of GPUs", self.num_gpus, low=1, high=1024, integer=True)
+        check_number("LoRA rank", self.lora_rank, low=1, high=65536, integer=True)
+        return self
+
+
+def training_memory(model: ModelSpec, cfg: TrainingConfig) -> dict[str, float]:
+    """Per-GPU bytes: frozen/trainable weights, gradients, optimizer states, activations, runtime."""
+    p = float(model.total_params)
+    n = cfg.num_gpus
+    stage = {"none": 0, "zero1": 1, "zero2": 2, "zero3": 3, "fsdp": 3}[cfg.sharding]
+    dp = n if stage else 1
+    state_bytes = 2 if cfg.optimizer != "adamw" else 8    # 8-bit Adam keeps m and v in 1 byte each
+    acts = costs.training_activation_bytes(model, cfg.batch, cfg.seq_len, cfg.checkpointing, cfg.flash)
+    if cfg.method in ("full",):
+        weights = p * 2 / (dp if stage >= 3 else 1)
+        grads = p * 2 / (dp if stage >= 2 else 1)
+        optimizer = p * (4 + state_bytes) / (dp if stage >= 1 else 1)
+    elif cfg.method == "lomo":
+        # LOMO fuses the update into backward: no full gradient or optimizer state (Lv et al. 2023).
+        weights, grads, optimizer = p * 2 / (dp if stage >= 3 else 1), 0.0, 0.0
+    elif cfg.method == "mezo":
+        # MeZO: forward passes only, so inference-level memory (Malladi et al. 2023).
+        weights, grads, optimizer = p * 2 / (dp if stage >= 3 else 1), 0.0, 0.0
+        acts = costs.inference_activation_bytes(model, cfg.batch, cfg.seq_len, cfg.flash)
+    else:
+        lora = costs.lora_params(model, cfg.lora_rank)
+        if cfg.method == "qlora":
+            frozen = costs.weight_bytes(model, weight_format("nf4").bits_per_weight)["total"]
+        else:
+            frozen = p * 2
+        weights = frozen / (dp if stage >= 3 else 1) + lora * 4          # fp32 adapter weights
+        grads = lora * 4
+        optimizer = lora * (8 if cfg.optimizer == "adamw" else state_bytes)
+    return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": acts,
+            "runtime": float(costs.CUDA_CONTEXT_BYTES)}
+
+
+def estimate_training(model: ModelSpec, gpu: GPU, cfg: TrainingConfig) -> Estimate:
+    """Memory and step time of one fine-tuning configuration (data parallel over num_gpus)."""
+    cfg = cfg.validated()
+    warnings = []
+    if cfg.method == "qlora" and gpu.vendor != "nvidia":
+        warnings.append("bitsandbytes NF4 (QLoRA) targets NVIDIA GPUs")
+    if cfg.sharding != "none" and cfg.num_gpus == 1:
+        warnings.append("ZeRO/FSDP sharding needs more than one GPU; it has no effect here")
+    mem = training_memory(model, cfg)
+    per_gpu = sum(mem.values())
+    capacity = gpu.usable_memory_gib * costs.GIB
+    tokens = cfg.batch * cfg.seq_len
+    flops = costs.training_step_flops(model.active_params, tokens, cfg.method, cfg.checkpointing)
+    step_s = costs.compute_bound_time(flops, gpu.fp16_tflops * 1e12, costs.TRAIN_MFU_PRIOR)
+    if cfg.method == "qlora":
+        # dequantising NF4 weights on every forward and backward pass re-reads them (QLoRA README, Known Issues)
+        step_s += 2 * costs.weight_bytes(model, 4.127)["total"] / (gpu.bandwidth_gbps * 1e9 * 0.21)
+    return Estimate(
+        workload=f"finetune-{cfg.method}", model_id=model.id, gpu_id=gpu.id, num_gpus=cfg.num_gpus,
+        memory_gib=per_gpu * cfg.num_gpus / costs.GIB, per_gpu_memory_gib=per_gpu / costs.GIB,
+        capacity_gib=capacity / costs.GIB, fits=per_gpu <= capacity,
+        memory_breakdown_gib={k: v / costs.GIB for k, v in mem.items()},
+        step_time_s=step_s, train_tokens_per_s=tokens * cfg.num_gpus / step_s, warnings=warnings,
+        settings=asdict(cfg))
+
+
+def workload_method(workload: str) -> str:
+    if workload not in WORKLOADS:
+        from .errors import unknown_id_error
+
+        raise unknown_id_error("workload", workload, list(WORKLOADS))
+    return workload.removeprefix("finetune-")
