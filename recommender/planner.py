@@ -582,3 +582,14 @@ def estimate_plan(req: PlanRequest, plan_dict: dict):
                           offload=s["offload"], draft_fraction=s["draft_fraction"], draft_len=s["draft_len"],
                           tokens_per_step=s["tokens_per_step"])
     return estimate_inference(req.model, req.gpu, cfg)
+
+
+def plan_details(req: PlanRequest, plan_dict: dict) -> dict:
+    """Memory and latency breakdowns of one plan (full estimator for inference; stored breakdown for training)."""
+    if req.workload != "inference":
+        return {"memory_breakdown_gib": plan_dict["settings"]["breakdown_gib"],
+                "capacity_gib": plan_dict["capacity_gib"], "latency_breakdown_ms": {}, "ttft_ms": None}
+    est = estimate_plan(req, plan_dict)
+    return {"memory_breakdown_gib": est.memory_breakdown_gib, "capacity_gib": est.capacity_gib,
+            "latency_breakdown_ms": est.latency_breakdown_ms, "ttft_ms": est.ttft_ms,
+            "decode_ms_low": est.decode_ms_low, "decode_ms_high": est.decode_ms_high}

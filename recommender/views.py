@@ -1,0 +1,99 @@
+"""Plotly figures and display rows built from planner results (no streamlit here)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from .techniques import techniques
+
+MEMORY_COLORS = {"weights": "#4C78A8", "kv_cache": "#F58518", "activations": "#54A24B", "runtime": "#B279A2",
+                 "gradients": "#E45756", "optimizer": "#72B7B2"}
+
+
+def card_markdown(plan: dict) -> str:
+    """Markdown for the recommended-stack card: each technique linked to its catalog entry, with its reason."""
+    table = techniques()
+    lines = []
+    reasons = list(plan.get("reasons", []))
+    for i, tid in enumerate(plan["stack"]):
+        t = table[tid]
+        link = f"[{t.name}](/catalog?id={t.catalog_id})" if t.catalog_id else f"**{t.name}**"
+        why = reasons[i].split(": ", 1)[-1] if i < len(reasons) else ""
+        lines.append(f"- {link}: {why}")
+    for extra in reasons[len(plan["stack"]):]:
+        lines.append(f"- {extra}")
+    return "\n".join(lines)
+
+
+def memory_breakdown(plan: dict) -> dict[str, float]:
+    """Per-GPU memory components (GiB) for a plan, from its settings' breakdown or its totals."""
+    if "breakdown_gib" in plan.get("settings", {}):
+        return dict(plan["settings"]["breakdown_gib"])
+    return dict(plan.get("memory_breakdown_gib") or {"total": plan["per_gpu_memory_gib"]})
+
+
+def memory_bar(breakdown: dict[str, float], capacity_gib: float, title: str = "Memory per GPU") -> go.Figure:
+    """Stacked horizontal bar of memory components against the GPU's usable capacity."""
+    fig = go.Figure()
+    for name, gib in breakdown.items():
+        if gib <= 0:
+            continue
+        fig.add_trace(go.Bar(y=["per GPU"], x=[gib], name=name.replace("_", " "), orientation="h",
+                             marker_color=MEMORY_COLORS.get(name), hovertemplate=f"{name}: %{{x:.2f}} GiB"))
+    fig.add_vline(x=capacity_gib, line_dash="dash", line_color="red",
+                  annotation_text=f"capacity {capacity_gib:.1f} GiB", annotation_position="top")
+    fig.update_layout(barmode="stack", height=220, title=title, xaxis_title="GiB", margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", y=-0.4))
+    return fig
+
+
+def latency_bar(breakdown_ms: dict[str, float], ttft_ms: float | None = None) -> go.Figure:
+    """Per-token decode time split into weight reads, KV reads, communication, offload, other."""
+    fig = go.Figure()
+    for name, ms in breakdown_ms.items():
+        if ms <= 1e-6:
+            continue
+        fig.add_trace(go.Bar(y=["decode / token"], x=[ms], name=name.replace("_", " "), orientation="h",
+                             hovertemplate=f"{name}: %{{x:.2f}} ms"))
+    title = "Decode latency per token" + (f" (TTFT {ttft_ms:.0f} ms)" if ttft_ms else "")
+    fig.update_layout(barmode="stack", height=200, title=title, xaxis_title="ms",
+                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.5))
+    return fig
+
+
+def pareto_scatter(plans: list[dict], latency_budget_ms: float | None, capacity_gib: float) -> go.Figure:
+    """Latency x memory scatter coloured by quality risk, with the budget lines."""
+    pts = [p for p in plans if p.get("decode_ms_per_token") is not None]
+    fig = go.Figure(go.Scatter(
+        x=[p["decode_ms_per_token"] for p in pts], y=[p["per_gpu_memory_gib"] for p in pts], mode="markers",
+        marker=dict(size=10, color=[p["quality_risk"] for p in pts], colorscale="Viridis", showscale=True,
+                    colorbar=dict(title="quality risk")),
+        text=[" + ".join(p["stack"]) + f" ({p['engine']}, {p['num_gpus']} GPU)" for p in pts],
+        hovertemplate="%{text}<br>%{x:.1f} ms/token, %{y:.1f} GiB<extra></extra>"))
+    if latency_budget_ms:
+        fig.add_vline(x=latency_budget_ms, line_dash="dash", line_color="red", annotation_text="latency budget")
+    fig.add_hline(y=capacity_gib, line_dash="dash", line_color="orange", annotation_text="GPU memory")
+    fig.update_layout(title="Pareto set: latency x memory x quality risk", xaxis_title="decode ms/token (log)",
+                      yaxis_title="GiB per GPU", xaxis_type="log", height=420, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def alternatives_rows(plans: list[dict]) -> list[dict]:
+    """One flat row per plan for a table."""
+    rows = []
+    for i, p in enumerate(plans):
+        rows.append({"#": i + 1, "stack": " + ".join(p["stack"]), "engine": p["engine"], "GPUs": p["num_gpus"],
+                     "GiB/GPU": p["per_gpu_memory_gib"], "ms/token": p["decode_ms_per_token"],
+                     "TTFT ms": p["ttft_ms"], "step s": p.get("step_time_s"), "quality risk": p["quality_risk"],
+                     "fits": p["fits"], "meets latency": p["meets_latency"], "Pareto": p["pareto"]})
+    return rows
+
+
+def compare_rows(a: dict, b: dict) -> list[dict]:
+    """Side-by-side 'what if' rows for two plans."""
+    keys = [("stack", lambda p: " + ".join(p["stack"])), ("engine", lambda p: p["engine"]),
+            ("GPUs", lambda p: p["num_gpus"]), ("GiB per GPU", lambda p: p["per_gpu_memory_gib"]),
+            ("decode ms/token", lambda p: p["decode_ms_per_token"]), ("tokens/s", lambda p: p["decode_tokens_per_s"]),
+            ("TTFT ms", lambda p: p["ttft_ms"]), ("quality risk", lambda p: p["quality_risk"]),
+            ("fits", lambda p: p["fits"]), ("meets latency", lambda p: p["meets_latency"])]
+    return [{"": name, "A": str(f(a)), "B": str(f(b))} for name, f in keys]
