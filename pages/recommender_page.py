@@ -103,8 +103,8 @@ b = c2.selectbox("plan B", range(len(plans)), index=min(1, len(plans) - 1), form
 st.table(pd.DataFrame(views.compare_rows(plans[a], plans[b])))
 
 st.subheader("Export the recommended stack")
-for tab, (name, text) in zip(st.tabs(["vllm serve", "transformers", "llama.cpp", "JSON"]),
-                             all_exports(model, best).items(), strict=True):
+exports = all_exports(model, best)
+for tab, (name, text) in zip(st.tabs(list(exports)), exports.items(), strict=True):
     tab.code(text, language="json" if name == "json" else "python" if name == "transformers" else "bash")
     tab.download_button(f"Download {name}", text, file_name=f"stack-{name}.txt", key=f"download_{name}")
 

@@ -108,5 +108,8 @@ def plan_json(model: ModelSpec, plan: dict) -> str:
 
 
 def all_exports(model: ModelSpec, plan: dict) -> dict[str, str]:
+    """Every export for an inference plan; fine-tuning plans export as JSON only."""
+    if "method" in plan.get("settings", {}):
+        return {"json": plan_json(model, plan)}
     return {"vllm": vllm_command(model, plan), "transformers": transformers_snippet(model, plan),
             "llama.cpp": llamacpp_command(model, plan), "json": plan_json(model, plan)}

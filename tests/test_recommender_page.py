@@ -1,0 +1,68 @@
+"""The Recommender page under AppTest: card, memory bar and Pareto render; bad input shows st.error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGE = Path(__file__).resolve().parents[1] / "pages" / "recommender_page.py"
+
+
+@pytest.fixture
+def app():
+    return AppTest.from_file(str(PAGE), default_timeout=120).run()
+
+
+def charts(at):
+    return at.get("plotly_chart")
+
+
+def test_default_renders_card_memory_bar_and_pareto(app):
+    assert not app.exception
+    assert any("Recommended stack" in s.value for s in app.subheader)
+    assert len(charts(app)) >= 3   # memory bar, latency bar, Pareto scatter
+    assert any("/catalog?id=" in m.value for m in app.markdown)
+    assert app.get("code")   # exports
+
+
+def test_model_that_does_not_fit_shows_diagnosis(app):
+    app.selectbox(key="model_id").set_value("llama-2-70b")
+    app.selectbox(key="gpu_id").set_value("rtx-4090")
+    app.run()
+    assert not app.exception
+    assert any("needs" in e.value for e in app.error)
+    assert any("Recommended stack" in s.value for s in app.subheader)
+
+
+def test_bad_config_json_shows_error(app):
+    app.radio(key="model_source").set_value("config.json").run()
+    app.text_area(key="config_text").set_value("{not json").run()
+    assert not app.exception
+    assert any("not valid JSON" in e.value for e in app.error)
+
+
+def test_negative_size_shows_error(app):
+    app.radio(key="model_source").set_value("Parameter count").run()
+    app.number_input(key="params_b").set_value(-5).run()
+    assert not app.exception
+    assert any("between" in e.value for e in app.error)
+
+
+def test_custom_gpu_and_finetuning(app):
+    app.radio(key="model_source").set_value("Parameter count").run()
+    app.number_input(key="params_b").set_value(65.0)
+    app.selectbox(key="workload").set_value("finetune-qlora")
+    app.selectbox(key="gpu_id").set_value("custom").run()
+    app.number_input(key="gpu_mem").set_value(48.0).run()
+    assert not app.exception
+    assert any("qlora" in m.value.lower() for m in app.markdown)
+    assert charts(app)   # memory bar
+
+
+def test_zero_gpu_memory_shows_error(app):
+    app.selectbox(key="gpu_id").set_value("custom").run()
+    app.number_input(key="gpu_mem").set_value(0.0).run()
+    assert not app.exception
+    assert app.error
