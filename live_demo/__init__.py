@@ -1,0 +1,1 @@
+"""Live demo: quantization, prompt compression and speculative decoding on a small real LM."""

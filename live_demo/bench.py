@@ -1,0 +1,194 @@
+"""`python -m live_demo bench`: all three techniques on the default model with fixed prompts, as one dict."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+
+from live_demo.api import (
+    COPY_HEAVY,
+    SPEC_PROMPTS,
+    history_metrics_quant,
+    run_compression_eval,
+    run_quantization,
+    run_speculative,
+    short_dtype,
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes of one benchmark run."""
+
+    eval_tokens: int = 512
+    quant_new_tokens: int = 48
+    qa_items: int | None = None  # None = all
+    spec_new_tokens: int = 64
+    spec_prompts: tuple = ("chat", "code-copy", "summary")
+    drafters: tuple = ("prompt-lookup", "int8-self", "early-exit")
+    draft_len: int = 4
+    lookup_len: int = 3
+
+    @classmethod
+    def from_name(cls, name: str) -> BenchConfig:
+        presets = {
+            "full": cls(),
+            "quick": cls(eval_tokens=256, quant_new_tokens=24, qa_items=6, spec_new_tokens=32,
+                         spec_prompts=("chat", "code-copy")),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown bench preset {name!r}; choose one of {sorted(presets)}")
+        return presets[name]
+
+
+def quant_methods(device: str) -> list[str]:
+    from live_demo.quantization import available_methods
+
+    return available_methods(device)
+
+
+def bench_quantization(lm, cfg: BenchConfig, progress) -> dict:
+    res = run_quantization(lm, quant_methods(lm.device), cfg.eval_tokens, cfg.quant_new_tokens, progress=progress)
+
+    def row(m: dict) -> dict:
+        keep = ("weight_bytes", "linear_weight_bytes", "perplexity", "decode_tokens_per_s", "perplexity_change",
+                "speedup_vs_baseline", "linear_bytes_vs_fp16")
+        out = {k: m[k] for k in keep if k in m}
+        if "per_layer_error" in m:
+            errs = [r["relative_error"] for r in m["per_layer_error"]]
+            out["mean_layer_relative_error"] = sum(errs) / len(errs) if errs else 0.0
+        return out
+
+    return {"baseline": {"method": res["baseline"]["method"], **row(res["baseline"])},
+            "fp16_weight_bytes": res["fp16"]["weight_bytes"],
+            "fp16_linear_weight_bytes": res["fp16"]["linear_weight_bytes"],
+            "methods": {name: row(m) for name, m in res["methods"].items()},
+            "eval_tokens": res["eval_tokens"], "_raw": res}
+
+
+def bench_compression(lm, cfg: BenchConfig, progress) -> dict:
+    res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, progress=progress)
+    keys = ("ratio", "quality_kept", "seconds", "prefill_seconds_full", "prefill_seconds_compressed", "items")
+    rows = {m: {k: r[k] for k in keys} for m, r in res["methods"].items()}
+    return {"target_ratio": 2.0, "ours": rows.pop("ours"), "random": rows.pop("random"),
+            "llmlingua": rows.pop("llmlingua", None), "other_methods": rows}
+
+
+def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
+    from live_demo.decoding import chat_prompt_ids, plain_decode
+    from live_demo.speculative import hf_generate
+
+    plain, hf_plain, drafters = {}, {}, {}
+    for name in cfg.spec_prompts:
+        ids = chat_prompt_ids(lm.tokenizer, SPEC_PROMPTS[name])
+        plain_decode(lm.model, ids, 2)
+        plain[name] = plain_decode(lm.model, ids, cfg.spec_new_tokens).tokens_per_s
+        hf_plain[name] = hf_generate(lm.model, ids, cfg.spec_new_tokens).tokens_per_s
+    for d in cfg.drafters:
+        per_prompt = {}
+        for name in cfg.spec_prompts:
+            progress(0.0, f"speculative: {d} on {name}")
+            k = cfg.lookup_len if d == "prompt-lookup" else cfg.draft_len
+            r = run_speculative(lm, SPEC_PROMPTS[name], d, draft_len=k, max_new_tokens=cfg.spec_new_tokens)
+            per_prompt[name] = {**{k2: r["stats"][k2] for k2 in ("acceptance_rate", "mean_accepted_len",
+                                                                 "target_calls_per_token", "tokens_per_s",
+                                                                 "new_tokens")},
+                                "identical_to_greedy": r["identical_to_greedy"],
+                                "plain_tokens_per_s": r["plain_tokens_per_s"],
+                                "transformers_assisted_tokens_per_s": r["transformers_assisted_tokens_per_s"]}
+        drafters[d] = _aggregate(per_prompt)
+    sampling = run_speculative(lm, SPEC_PROMPTS["chat"], "int8-self", draft_len=cfg.draft_len,
+                               max_new_tokens=cfg.spec_new_tokens, temperature=0.8)
+    return {"plain_tokens_per_s": plain, "transformers_plain_tokens_per_s": hf_plain, "drafters": drafters,
+            "identical_to_greedy_all": all(p["identical_to_greedy"] for d in drafters.values()
+                                           for p in d["per_prompt"].values()),
+            "sampling_int8_self_t0.8": {k: sampling["stats"][k] for k in ("acceptance_rate", "mean_accepted_len",
+                                                                         "target_calls_per_token", "tokens_per_s")},
+            "copy_heavy_prompts": list(COPY_HEAVY)}
+
+
+def _aggregate(per_prompt: dict) -> dict:
+    n = len(per_prompt)
+    mean = {k: sum(p[k] for p in per_prompt.values()) / n for k in (
+        "acceptance_rate", "mean_accepted_len", "target_calls_per_token", "tokens_per_s",
+        "transformers_assisted_tokens_per_s", "plain_tokens_per_s")}
+    return {**mean, "identical_to_greedy": all(p["identical_to_greedy"] for p in per_prompt.values()),
+            "per_prompt": per_prompt}
+
+
+def goals(result: dict) -> dict:
+    """The issue's goals checked against the measured numbers (True/False, None when not measured)."""
+    q, c, s = result.get("quantization"), result.get("compression"), result.get("speculative")
+    out = {}
+    if q:
+        dyn = q["methods"].get("int8-dynamic-mixed") or q["methods"].get("int8-dynamic")
+        dyn_all = q["methods"].get("int8-dynamic")
+        out["int8_dynamic_1.4x_and_ppl_within_3pct"] = bool(dyn and dyn["speedup_vs_baseline"] >= 1.4
+                                                            and dyn["perplexity_change"] <= 0.03)
+        out["int8_dynamic_best_speedup"] = dyn_all["speedup_vs_baseline"] if dyn_all else None
+        int4 = q["methods"].get("int4-g32")
+        out["int4_linear_bytes_at_most_30pct_of_fp16"] = bool(int4 and int4["linear_bytes_vs_fp16"] <= 0.30)
+    if c:
+        ours = c["ours"]
+        peer = c.get("llmlingua")
+        out["compression_2x_keeps_90pct"] = ours["quality_kept"] >= 0.9
+        out["compression_beats_random"] = ours["quality_kept"] > c["random"]["quality_kept"]
+        out["compression_beats_llmlingua"] = bool(peer) and ours["quality_kept"] > peer["quality_kept"]
+    if s:
+        out["greedy_identical_100pct"] = s["identical_to_greedy_all"]
+        out["our_loop_at_least_as_fast_as_transformers_assisted"] = {
+            d: r["tokens_per_s"] >= r["transformers_assisted_tokens_per_s"] for d, r in s["drafters"].items()}
+        lookup = s["drafters"].get("prompt-lookup")
+        if lookup:
+            speedups = {p: r["tokens_per_s"] / r["plain_tokens_per_s"] for p, r in lookup["per_prompt"].items()}
+            out["prompt_lookup_speedup"] = speedups
+            out["prompt_lookup_1.3x_on_copy_heavy"] = all(speedups.get(p, 0) >= 1.3 for p in COPY_HEAVY
+                                                          if p in speedups)
+    return out
+
+
+def run_bench(device: str = "auto", quick: bool = False, model_id: str | None = None, record: bool = True,
+              progress=None) -> dict:
+    """Load the default model and run all three techniques; returns a JSON-ready dict."""
+    import torch
+
+    from live_demo.models import load_model, model_summary
+
+    note = progress or (lambda f, m: None)
+    cfg = BenchConfig.from_name("quick" if quick else "full")
+    start = time.perf_counter()
+    lm = load_model(model_id, device=device, progress=note)
+    result = {"model": model_summary(lm), "preset": "quick" if quick else "full",
+              "torch": torch.__version__, "python": platform.python_version()}
+    result["quantization"] = bench_quantization(lm, cfg, note)
+    raw = result["quantization"].pop("_raw")
+    result["compression"] = bench_compression(lm, cfg, note)
+    result["speculative"] = bench_speculative(lm, cfg, note)
+    result["goals"] = goals(result)
+    result["seconds"] = time.perf_counter() - start
+    if record:
+        result["history_ids"] = _record(lm, raw, result)
+    return result
+
+
+def _record(lm, raw: dict, result: dict) -> list[int] | str:
+    from live_demo.history import HistoryError, RunHistory
+
+    history = RunHistory()
+    ids = []
+    try:
+        common = {"model_id": lm.model_id, "device": lm.device, "device_name": lm.device_name, "dtype": lm.dtype}
+        ids.append(history.record("quantization", **common, settings={"method": short_dtype(lm.dtype),
+                                  "source": "bench"}, metrics=history_metrics_quant(raw, "baseline")))
+        for method in raw["methods"]:
+            ids.append(history.record("quantization", **common, settings={"method": method, "source": "bench"},
+                                      metrics=history_metrics_quant(raw, method)))
+        ids.append(history.record("compression", **common, settings={"ratio": 2.0, "source": "bench"},
+                                  metrics=result["compression"]["ours"]))
+        for d, r in result["speculative"]["drafters"].items():
+            ids.append(history.record("speculative", **common, settings={"drafter": d, "source": "bench"},
+                                      metrics={k: v for k, v in r.items() if k != "per_prompt"}))
+    except HistoryError as exc:
+        return str(exc)
+    return ids

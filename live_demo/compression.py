@@ -1,0 +1,320 @@
+"""LLMLingua-style prompt compression with the demo's small LM, plus baselines and a QA-based quality measure.
+
+Methods (all keep the instruction and the question verbatim and compress only the context):
+- "lingua": per-token self-information -log p(x_i | kept prefix), computed segment by segment, each segment
+  conditioned on the already-compressed prefix through the KV cache (LLMLingua, Jiang et al., EMNLP 2023).
+- "longlingua": question-aware. Sentences are ranked by how well they predict the question, the weakest are
+  dropped, and tokens are then scored conditioned on the question (LongLLMLingua, Jiang et al., 2023).
+- "selective": Selective-Context (Li et al., 2023): self-information summed per word or phrase, lowest dropped.
+- "random": drop random context tokens at the same budget (baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from live_demo.decoding import crop_to, forward, new_cache, oom_guard
+from live_demo.errors import EmptyPromptError, PromptTooLongError, RunCancelled
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+METHODS = ("longlingua", "lingua", "selective", "random")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class CompressionSettings:
+    """How hard to compress and how."""
+
+    ratio: float = 2.0  # target: prompt tokens before / after (instruction + context + question)
+    method: str = "longlingua"
+    segment_tokens: int = 64  # iterative segment length for "lingua"
+    unit: str = "word"  # "word" or "phrase" for "selective"
+    seed: int = 0  # for "random"
+
+    def __post_init__(self):
+        if not (isinstance(self.ratio, (int, float)) and math.isfinite(self.ratio) and 1.0 <= self.ratio <= 20):
+            raise ValueError(f"ratio must be a number between 1 and 20, got {self.ratio!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.segment_tokens < 8:
+            raise ValueError(f"segment_tokens must be >= 8, got {self.segment_tokens}")
+        if self.unit not in ("word", "phrase"):
+            raise ValueError(f"unit must be 'word' or 'phrase', got {self.unit!r}")
+
+    @classmethod
+    def from_name(cls, name: str, ratio: float = 2.0) -> CompressionSettings:
+        presets = {
+            "ours": cls(ratio, "longlingua"),
+            "longlingua": cls(ratio, "longlingua"),
+            "lingua": cls(ratio, "lingua"),
+            "selective-word": cls(ratio, "selective", unit="word"),
+            "selective-phrase": cls(ratio, "selective", unit="phrase"),
+            "random": cls(ratio, "random"),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown compression preset {name!r}; choose one of {sorted(presets)}")
+        return presets[name]
+
+
+@dataclass
+class CompressionResult:
+    """Context tokens with a keep mask, and the token counts that define the achieved ratio."""
+
+    method: str
+    context_ids: list[int]
+    keep: list[bool]
+    pieces: list[str]  # decoded text of each context token, for display
+    scores: list[float]  # the score each token was ranked by (higher = more informative)
+    other_tokens: int  # instruction + question tokens (kept verbatim)
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def kept_ids(self) -> list[int]:
+        return [t for t, k in zip(self.context_ids, self.keep, strict=False) if k]
+
+    @property
+    def original_tokens(self) -> int:
+        return len(self.context_ids) + self.other_tokens
+
+    @property
+    def compressed_tokens(self) -> int:
+        return len(self.kept_ids) + self.other_tokens
+
+    @property
+    def ratio(self) -> float:
+        return self.original_tokens / max(self.compressed_tokens, 1)
+
+    def compressed_context(self, tokenizer) -> str:
+        return tokenizer.decode(self.kept_ids)
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, "original_tokens": self.original_tokens,
+                "compressed_tokens": self.compressed_tokens, "ratio": self.ratio, "seconds": self.seconds}
+
+
+def load_qa_set(path: Path | None = None) -> dict:
+    """The project's QA set: {"instruction": str, "items": [{"id", "context", "question", "answer"}, ...]}."""
+    data = json.loads(Path(path or DATA_DIR / "qa.json").read_text())
+    for item in data["items"]:
+        missing = {"id", "context", "question", "answer"} - set(item)
+        if missing:
+            raise ValueError(f"QA item {item.get('id', '?')} lacks {sorted(missing)}")
+    return data
+
+
+def context_budget(context_tokens: int, other_tokens: int, ratio: float) -> int:
+    """Context tokens to keep so that (context + other) / (kept + other) ~= ratio; at least 1 token."""
+    total_budget = (context_tokens + other_tokens) / ratio
+    return max(1, min(context_tokens, round(total_budget - other_tokens)))
+
+
+# ---------------------------------------------------------------- scoring helpers
+
+def _self_information(logits, targets):
+    """-log p(target) per position; logits (n, vocab), targets (n,)."""
+    import torch
+
+    return -torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def _keep_top(scores: list[float], budget: int) -> list[bool]:
+    order = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)[:budget]
+    keep = [False] * len(scores)
+    for i in order:
+        keep[i] = True
+    return keep
+
+
+def _prefix_ids(tokenizer, text: str) -> list[int]:
+    bos = tokenizer.bos_token_id
+    ids = tokenizer.encode(text, add_special_tokens=False) if text else []
+    return ([bos] if bos is not None else []) + ids
+
+
+def iterative_lingua(model, tokenizer, prefix: list[int], context_ids: list[int], budget: int, segment_tokens: int,
+                     stop_event: threading.Event | None = None) -> tuple[list[bool], list[float]]:
+    """Keep `budget` context tokens, choosing inside each segment by self-information given the kept prefix.
+
+    The KV cache holds prefix + kept tokens so far; each segment is scored in one forward pass, the cache is
+    cropped back, and only the kept tokens of the segment are appended (a second, shorter forward pass).
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    keep_frac = budget / max(len(context_ids), 1)
+    keep: list[bool] = []
+    scores: list[float] = []
+    carry = 0.0  # fractional budget carried between segments so the total hits `budget`
+    with torch.inference_mode(), oom_guard():
+        cache = new_cache(model)
+        last_logits = forward(model, torch.tensor([prefix], device=device), cache)[0, -1:]
+        for start in range(0, len(context_ids), segment_tokens):
+            if stop_event is not None and stop_event.is_set():
+                raise RunCancelled("Stopped by the user.")
+            seg = context_ids[start:start + segment_tokens]
+            kept_len = cache.get_seq_length()
+            logits = forward(model, torch.tensor([seg], device=device), cache)[0]
+            preds = torch.cat([last_logits, logits[:-1]], dim=0)  # prediction for each segment token
+            seg_scores = _self_information(preds, torch.tensor(seg, device=device)).tolist()
+            want = len(seg) * keep_frac + carry
+            n_keep = min(len(seg), max(0, round(want)))
+            carry = want - n_keep
+            seg_keep = _keep_top(seg_scores, n_keep)
+            keep += seg_keep
+            scores += seg_scores
+            crop_to(cache, kept_len)
+            kept = [t for t, k in zip(seg, seg_keep, strict=False) if k]
+            if kept:
+                last_logits = forward(model, torch.tensor([kept], device=device), cache)[0, -1:]
+    return _fix_budget(keep, scores, budget), scores
+
+
+def _fix_budget(keep: list[bool], scores: list[float], budget: int) -> list[bool]:
+    """Add or drop the best/worst tokens so exactly `budget` are kept after per-segment rounding."""
+    kept = sum(keep)
+    if kept == budget:
+        return keep
+    keep = list(keep)
+    if kept < budget:
+        for i in sorted((i for i, k in enumerate(keep) if not k), key=lambda i: -scores[i])[:budget - kept]:
+            keep[i] = True
+    else:
+        for i in sorted((i for i, k in enumerate(keep) if k), key=lambda i: scores[i])[:kept - budget]:
+            keep[i] = False
+    return keep
+
+
+def _sentence_spans(pieces: list[str]) -> list[tuple[int, int]]:
+    """[start, end) token spans of sentences, cutting after tokens that end with . ! or ?"""
+    spans, start = [], 0
+    for i, piece in enumerate(pieces):
+        if piece.rstrip().endswith((".", "!", "?")) or i == len(pieces) - 1:
+            spans.append((start, i + 1))
+            start = i + 1
+    return spans
+
+
+def question_relevance(model, tokenizer, context_ids: list[int], spans, question: str) -> list[float]:
+    """Mean log p(question | sentence) for each sentence span (LongLLMLingua's coarse, question-aware rank)."""
+    import torch
+
+    device = next(model.parameters()).device
+    q_ids = tokenizer.encode(" Question: " + question, add_special_tokens=False)
+    out = []
+    with torch.inference_mode(), oom_guard():
+        for start, end in spans:
+            ids = _prefix_ids(tokenizer, "") + context_ids[start:end] + q_ids
+            logits = model(input_ids=torch.tensor([ids], device=device), use_cache=False).logits[0]
+            n = len(q_ids)
+            nll = _self_information(logits[-n - 1:-1], torch.tensor(q_ids, device=device))
+            out.append(-float(nll.mean()))
+    return out
+
+
+def question_aware(model, tokenizer, context_ids: list[int], pieces: list[str], question: str, budget: int,
+                   ) -> tuple[list[bool], list[float]]:
+    """Keep whole sentences in order of question relevance; the last one that overflows the budget is pruned
+    token by token, by self-information conditioned on the question.
+
+    This is LongLLMLingua's dynamic ratio taken to its limit: highly ranked sentences are not compressed at all,
+    which a 135M model reads far better than evenly thinned text.
+    """
+    import torch
+
+    spans = _sentence_spans(pieces)
+    relevance = question_relevance(model, tokenizer, context_ids, spans, question)
+    device = next(model.parameters()).device
+    prefix = _prefix_ids(tokenizer, "Question: " + question + "\nContext:")
+    with torch.inference_mode(), oom_guard():
+        ids = prefix + context_ids
+        logits = model(input_ids=torch.tensor([ids], device=device), use_cache=False).logits[0]
+        info = _self_information(logits[len(prefix) - 1:-1], torch.tensor(context_ids, device=device)).tolist()
+    scores = [0.0] * len(context_ids)
+    for rank, idx in enumerate(sorted(range(len(spans)), key=lambda i: -relevance[i])):
+        for i in range(*spans[idx]):
+            scores[i] = -1000.0 * rank + min(info[i], 999.0)  # sentence rank first, then self-information
+    return _keep_top(scores, budget), scores
+
+
+def _word_units(pieces: list[str], unit: str) -> list[tuple[int, int]]:
+    """Token spans of words (a new word starts at a token beginning with whitespace) or phrases (cut at , ; : .)."""
+    spans, start = [], 0
+    for i in range(1, len(pieces) + 1):
+        at_end = i == len(pieces)
+        if unit == "word":
+            boundary = at_end or pieces[i][:1].isspace()
+        else:
+            boundary = at_end or pieces[i - 1].rstrip().endswith((",", ";", ":", ".", "!", "?"))
+        if boundary:
+            spans.append((start, i))
+            start = i
+    return spans
+
+
+def selective_context(model, tokenizer, context_ids: list[int], pieces: list[str], budget: int, unit: str,
+                      ) -> tuple[list[bool], list[float]]:
+    """Selective-Context: rank words/phrases by mean self-information and keep the best until the budget."""
+    import torch
+
+    device = next(model.parameters()).device
+    prefix = _prefix_ids(tokenizer, "")
+    with torch.inference_mode(), oom_guard():
+        logits = model(input_ids=torch.tensor([prefix + context_ids], device=device), use_cache=False).logits[0]
+        info = _self_information(logits[len(prefix) - 1:-1], torch.tensor(context_ids, device=device)).tolist()
+    units = _word_units(pieces, unit)
+    keep = [False] * len(context_ids)
+    used = 0
+    for start, end in sorted(units, key=lambda s: -sum(info[s[0]:s[1]]) / (s[1] - s[0])):
+        if used + (end - start) > budget:
+            continue
+        keep[start:end] = [True] * (end - start)
+        used += end - start
+    unit_scores = [0.0] * len(context_ids)
+    for start, end in units:
+        mean = sum(info[start:end]) / (end - start)
+        unit_scores[start:end] = [mean] * (end - start)
+    return keep, unit_scores
+
+
+def random_drop(n: int, budget: int, seed: int) -> tuple[list[bool], list[float]]:
+    import random
+
+    rng = random.Random(seed)
+    chosen = set(rng.sample(range(n), budget))
+    return [i in chosen for i in range(n)], [1.0 if i in chosen else 0.0 for i in range(n)]
+
+
+def compress(model, tokenizer, context: str, question: str = "", instruction: str = "",
+             settings: CompressionSettings | None = None, max_context_tokens: int = 2048,
+             stop_event: threading.Event | None = None) -> CompressionResult:
+    """Compress `context` to the settings' ratio over the whole prompt; instruction and question are kept."""
+    settings = settings or CompressionSettings()
+    if not context or not context.strip():
+        raise EmptyPromptError("The context to compress is empty: paste some text first.")
+    context_ids = tokenizer.encode(context, add_special_tokens=False)
+    if len(context_ids) > max_context_tokens:
+        raise PromptTooLongError(f"The context has {len(context_ids)} tokens; the cap is {max_context_tokens}.")
+    pieces = [tokenizer.decode([t]) for t in context_ids]
+    other = len(tokenizer.encode(instruction, add_special_tokens=False)) if instruction else 0
+    other += len(tokenizer.encode(question, add_special_tokens=False)) if question else 0
+    budget = context_budget(len(context_ids), other, settings.ratio)
+    start = time.perf_counter()
+    if settings.method == "random":
+        keep, scores = random_drop(len(context_ids), budget, settings.seed)
+    elif settings.method == "selective":
+        keep, scores = selective_context(model, tokenizer, context_ids, pieces, budget, settings.unit)
+    elif settings.method == "longlingua" and question.strip():
+        keep, scores = question_aware(model, tokenizer, context_ids, pieces, question, budget)
+    else:
+        prefix = _prefix_ids(tokenizer, instruction)
+        keep, scores = iterative_lingua(model, tokenizer, prefix, context_ids, budget, settings.segment_tokens,
+                                        stop_event)
+    return CompressionResult(settings.method, context_ids, keep, pieces, scores, other,
+                             time.perf_counter() - start)

@@ -1,0 +1,201 @@
+"""Plain decoding on the KV cache, prompt building and timing helpers shared by the three techniques."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from live_demo.errors import EmptyPromptError, OutOfMemoryError, PromptTooLongError, RunCancelled
+
+MAX_PROMPT_TOKENS = 1024
+MAX_NEW_TOKENS = 256
+
+
+@dataclass
+class DecodeResult:
+    """Tokens produced by a decoding run plus its wall-clock cost."""
+
+    prompt_len: int
+    new_ids: list[int]
+    seconds: float
+    target_calls: int
+    prefill_seconds: float = 0.0
+    text: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_s(self) -> float:
+        """New tokens per second of the whole run, prefill included."""
+        return len(self.new_ids) / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        """Tokens per second after the first one (the prompt forward pass excluded)."""
+        decode_s = self.seconds - self.prefill_seconds
+        return (len(self.new_ids) - 1) / decode_s if decode_s > 0 and len(self.new_ids) > 1 else 0.0
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so wall-clock timings measure the work and not the launch."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def check_new_tokens(max_new_tokens: int, cap: int = MAX_NEW_TOKENS) -> int:
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1 or max_new_tokens > cap:
+        raise ValueError(f"max_new_tokens must be an integer between 1 and {cap}, got {max_new_tokens!r}")
+    return max_new_tokens
+
+
+def check_prompt(text: str, tokenizer, cap: int = MAX_PROMPT_TOKENS) -> list[int]:
+    """Token ids of a user prompt, or a clear error for an empty or too-long prompt."""
+    if text is None or not str(text).strip():
+        raise EmptyPromptError("The prompt is empty: type some text first.")
+    ids = tokenizer.encode(str(text), add_special_tokens=False)
+    if len(ids) > cap:
+        raise PromptTooLongError(
+            f"The prompt has {len(ids)} tokens; the cap is {cap}. Shorten it or raise the cap."
+        )
+    return ids
+
+
+def chat_prompt_ids(tokenizer, user_text: str, cap: int = MAX_PROMPT_TOKENS) -> list[int]:
+    """Wrap a user message in the model's chat template when it has one (SmolLM2-Instruct does)."""
+    check_prompt(user_text, tokenizer, cap)
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": user_text}], add_generation_prompt=True, tokenize=True
+        )
+        if hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        ids = list(ids)
+    else:
+        ids = tokenizer.encode(user_text, add_special_tokens=False)
+    if len(ids) > cap:
+        raise PromptTooLongError(f"The prompt has {len(ids)} tokens with the chat template; the cap is {cap}.")
+    return ids
+
+
+def new_cache(model):
+    from transformers import DynamicCache
+
+    return DynamicCache(config=model.config)
+
+
+def crop_to(cache, length: int) -> None:
+    """Keep the first `length` positions of a DynamicCache (transformers 5.x crop() takes -tokens_to_remove)."""
+    remove = cache.get_seq_length() - length
+    if remove > 0:
+        cache.crop(-remove)
+
+
+def forward(model, ids, cache):
+    """One forward pass over `ids` (1, n) extending `cache` in place; returns logits (1, n, vocab)."""
+    return model(input_ids=ids, cache=cache, use_cache=True).logits
+
+
+def eos_ids(tokenizer, model) -> set[int]:
+    ids = set()
+    for value in (getattr(tokenizer, "eos_token_id", None), getattr(model.generation_config, "eos_token_id", None)):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return ids
+
+
+def plain_decode(
+    model,
+    prompt_ids: list[int],
+    max_new_tokens: int,
+    stop_ids: set[int] | None = None,
+    stop_event: threading.Event | None = None,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> DecodeResult:
+    """Token-by-token decoding on the KV cache: greedy when temperature == 0, else sampling."""
+    import torch
+
+    device = next(model.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    stop_ids = stop_ids or set()
+    new_ids: list[int] = []
+    synchronize(device.type)
+    start = time.perf_counter()
+    with torch.inference_mode(), oom_guard():
+        cache = new_cache(model)
+        logits = forward(model, torch.tensor([prompt_ids], device=device), cache)[0, -1]
+        synchronize(device.type)
+        prefill_s = time.perf_counter() - start
+        calls = 1
+        while len(new_ids) < max_new_tokens:
+            token = pick_token(logits, temperature, gen)
+            new_ids.append(token)
+            if token in stop_ids or len(new_ids) >= max_new_tokens:
+                break
+            if stop_event is not None and stop_event.is_set():
+                raise RunCancelled("Stopped by the user.")
+            logits = forward(model, torch.tensor([[token]], device=device), cache)[0, -1]
+            calls += 1
+    synchronize(device.type)
+    return DecodeResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s)
+
+
+def pick_token(logits, temperature: float, gen) -> int:
+    """argmax for greedy; otherwise a sample from softmax(logits / temperature) using `gen` (on CPU)."""
+    import torch
+
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+class oom_guard:
+    """Turn a CUDA or CPU allocation failure into OutOfMemoryError with advice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return False
+        import torch
+
+        if issubclass(exc_type, torch.cuda.OutOfMemoryError) or (
+            issubclass(exc_type, RuntimeError) and "out of memory" in str(exc).lower()
+        ):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise OutOfMemoryError(
+                "Ran out of memory. Use fewer prompt or new tokens, a smaller model, or a quantized copy."
+            ) from exc
+        return False
+
+
+def perplexity(model, ids: list[int], stop_event: threading.Event | None = None) -> float:
+    """exp(mean next-token NLL) of `ids` under the model, in one forward pass."""
+    import math
+
+    import torch
+
+    if len(ids) < 2:
+        raise ValueError("perplexity needs at least 2 tokens of evaluation text")
+    device = next(model.parameters()).device
+    with torch.inference_mode(), oom_guard():
+        x = torch.tensor([ids], device=device)
+        logits = model(input_ids=x, use_cache=False).logits[0, :-1].float()
+        nll = torch.nn.functional.cross_entropy(logits, x[0, 1:], reduction="mean")
+    return float(math.exp(float(nll)))
+
+
+def timed(fn, device: str):
+    """(result, seconds) of fn(), synchronizing the GPU around it."""
+    synchronize(device)
+    start = time.perf_counter()
+    out = fn()
+    synchronize(device)
+    return out, time.perf_counter() - start

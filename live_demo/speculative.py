@@ -1,0 +1,332 @@
+"""Speculative decoding written on the target's KV cache: draft k tokens, verify them in one target pass.
+
+Greedy: accept the longest prefix of the draft that matches the target's argmax, then emit the target's own
+token (a correction, or a bonus when every draft token was accepted). The output equals plain greedy decoding.
+Sampling: accept draft token x with probability min(1, p(x) / q(x)); on the first rejection sample from
+normalize(max(p - q, 0)) (Leviathan et al., 2023, Alg. 1; Chen et al., 2023). The output is distributed as
+sampling from the target alone.
+
+Drafters: another model with the same tokenizer, self-drafts derived from the target (an int8 copy, or its
+first layers with the final norm and head), and prompt lookup, which copies the tokens that followed the latest
+earlier occurrence of the current n-gram (LLMA, Yang et al., 2023).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+
+from live_demo.decoding import (
+    DecodeResult,
+    crop_to,
+    forward,
+    new_cache,
+    oom_guard,
+    pick_token,
+    synchronize,
+)
+from live_demo.errors import RunCancelled
+
+DRAFTERS = ("prompt-lookup", "int8-self", "early-exit", "draft-model")
+
+
+@dataclass(frozen=True)
+class SpecConfig:
+    """Draft length, budget and sampling settings of one speculative run."""
+
+    draft_len: int = 4
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0 = greedy
+    seed: int = 0
+    ngram: int = 3  # prompt lookup: longest n-gram to match
+
+    def __post_init__(self):
+        if not 1 <= self.draft_len <= 16:
+            raise ValueError(f"draft_len must be between 1 and 16, got {self.draft_len}")
+        if not 1 <= self.max_new_tokens <= 512:
+            raise ValueError(f"max_new_tokens must be between 1 and 512, got {self.max_new_tokens}")
+        if not (self.temperature >= 0 and self.temperature <= 5):
+            raise ValueError(f"temperature must be between 0 and 5, got {self.temperature}")
+        if not 1 <= self.ngram <= 8:
+            raise ValueError(f"ngram must be between 1 and 8, got {self.ngram}")
+
+    @classmethod
+    def from_name(cls, name: str) -> SpecConfig:
+        presets = {
+            "greedy": cls(),
+            "sampling": cls(temperature=0.8),
+            "lookup": cls(draft_len=3, ngram=3),
+        }
+        if name not in presets:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
+        return presets[name]
+
+
+@dataclass
+class SpecResult(DecodeResult):
+    """A speculative run: tokens, which ones came from the draft, and acceptance statistics."""
+
+    from_draft: list[bool] = field(default_factory=list)
+    drafted: int = 0
+    accepted: int = 0
+    rounds: int = 0
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.drafted if self.drafted else 0.0
+
+    @property
+    def mean_accepted_len(self) -> float:
+        """Draft tokens accepted per verification round (the target's own token not counted)."""
+        return self.accepted / self.rounds if self.rounds else 0.0
+
+    @property
+    def target_calls_per_token(self) -> float:
+        """Target forward passes (prefill included) per generated token; plain decoding gives 1.0."""
+        return self.target_calls / len(self.new_ids) if self.new_ids else 0.0
+
+    def stats(self) -> dict:
+        return {
+            "new_tokens": len(self.new_ids),
+            "acceptance_rate": self.acceptance_rate,
+            "mean_accepted_len": self.mean_accepted_len,
+            "target_calls_per_token": self.target_calls_per_token,
+            "target_calls": self.target_calls,
+            "drafted": self.drafted,
+            "accepted": self.accepted,
+            "tokens_per_s": self.tokens_per_s,
+            "seconds": self.seconds,
+        }
+
+
+# ---------------------------------------------------------------- drafters
+
+class PromptLookupDrafter:
+    """Propose the tokens that followed the most recent earlier match of the last n-gram (n = ngram .. 1)."""
+
+    name = "prompt-lookup"
+
+    def __init__(self, ngram: int = 3):
+        self.ngram = ngram
+
+    def reset(self, prompt_ids: list[int]) -> None:
+        return None
+
+    def propose(self, seq: list[int], k: int, temperature: float, gen):
+        for n in range(min(self.ngram, len(seq) - 1), 0, -1):
+            tail = seq[-n:]
+            for start in range(len(seq) - n - 1, -1, -1):  # most recent earlier occurrence first
+                if seq[start:start + n] == tail:
+                    follow = seq[start + n:start + n + k]
+                    if follow:
+                        return follow, None  # None: a deterministic proposal, q is one-hot
+        return [], None
+
+    def rollback(self, length: int) -> None:
+        return None
+
+
+class ModelDrafter:
+    """Autoregressive drafting with a smaller causal LM that keeps its own KV cache."""
+
+    def __init__(self, model, name: str = "draft-model"):
+        self.model = model
+        self.name = name
+        self.device = next(model.parameters()).device
+        self.cache = None
+        self.cached: list[int] = []
+
+    def reset(self, prompt_ids: list[int]) -> None:
+        self.cache = new_cache(self.model)
+        self.cached = []
+
+    def _feed(self, ids: list[int]):
+        import torch
+
+        logits = forward(self.model, torch.tensor([ids], device=self.device), self.cache)[0, -1]
+        self.cached += ids
+        return logits
+
+    def propose(self, seq: list[int], k: int, temperature: float, gen):
+        import torch
+
+        # Bring the draft cache up to date with everything but the last token, then feed the last one.
+        common = 0
+        while common < min(len(self.cached), len(seq) - 1) and self.cached[common] == seq[common]:
+            common += 1
+        crop_to(self.cache, common)
+        self.cached = self.cached[:common]
+        logits = self._feed(seq[common:])
+        tokens, dists = [], []
+        for i in range(k):
+            if temperature > 0:
+                probs = torch.softmax(logits.float() / temperature, dim=-1)
+                token = int(torch.multinomial(probs.cpu(), 1, generator=gen))
+                dists.append(probs)
+            else:
+                token = int(torch.argmax(logits))
+            tokens.append(token)
+            if i < k - 1:
+                logits = self._feed([token])
+        return tokens, (dists if temperature > 0 else None)
+
+    def rollback(self, length: int) -> None:
+        return None  # propose() re-syncs against the accepted sequence
+
+
+def early_exit_model(model, num_layers: int):
+    """A shallow LM made of the target's first `num_layers` blocks plus its final norm and head.
+
+    The new module shares (does not copy) the target's weights and never modifies the target.
+    """
+    from transformers import AutoModelForCausalLM
+
+    total = model.config.num_hidden_layers
+    if not 1 <= num_layers < total:
+        raise ValueError(f"early-exit layers must be between 1 and {total - 1}, got {num_layers}")
+    cfg = copy.deepcopy(model.config)
+    cfg.num_hidden_layers = num_layers
+    if getattr(cfg, "layer_types", None):
+        cfg.layer_types = cfg.layer_types[:num_layers]
+    import torch
+
+    with torch.device("meta"):
+        shallow = AutoModelForCausalLM.from_config(cfg)
+    shallow.model.embed_tokens = model.model.embed_tokens
+    shallow.model.layers = torch.nn.ModuleList(list(model.model.layers[:num_layers]))
+    shallow.model.norm = model.model.norm
+    shallow.model.rotary_emb = model.model.rotary_emb
+    shallow.lm_head = model.lm_head
+    shallow.generation_config = copy.deepcopy(model.generation_config)
+    return shallow.eval()
+
+
+def build_drafter(name: str, target, draft_model=None, early_exit_layers: int | None = None, ngram: int = 3):
+    """A drafter by name; `draft_model` is required for 'draft-model'."""
+    if name == "prompt-lookup":
+        return PromptLookupDrafter(ngram)
+    if name == "draft-model":
+        if draft_model is None:
+            raise ValueError("The 'draft-model' drafter needs a draft model: enter a draft model id")
+        return ModelDrafter(draft_model, name)
+    if name == "int8-self":
+        device = next(target.parameters()).device.type
+        from live_demo.quantization import quantize_copy
+
+        return ModelDrafter(quantize_copy(target, "int8-dynamic" if device == "cpu" else "int8-weight-only"), name)
+    if name == "early-exit":
+        layers = early_exit_layers or max(1, target.config.num_hidden_layers // 4)
+        return ModelDrafter(early_exit_model(target, layers), name)
+    raise ValueError(f"unknown drafter {name!r}; choose one of {DRAFTERS}")
+
+
+# ---------------------------------------------------------------- the draft-and-verify loop
+
+def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfig, stop_ids: set[int] | None = None,
+                       stop_event: threading.Event | None = None) -> SpecResult:
+    """Draft with `drafter`, verify with `target` on its KV cache. The target cache always holds seq[:-1]."""
+    import torch
+
+    device = next(target.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    stop_ids = stop_ids or set()
+    seq = list(prompt_ids)
+    new_ids: list[int] = []
+    from_draft: list[bool] = []
+    drafted = accepted = rounds = 0
+    synchronize(device.type)
+    start = time.perf_counter()
+    with torch.inference_mode(), oom_guard():
+        drafter.reset(prompt_ids)
+        cache = new_cache(target)
+        logits = forward(target, torch.tensor([seq], device=device), cache)[0, -1]
+        calls = 1
+        first = pick_token(logits, config.temperature, gen)
+        seq.append(first)
+        new_ids.append(first)
+        from_draft.append(False)
+        synchronize(device.type)
+        prefill_s = time.perf_counter() - start
+        while len(new_ids) < config.max_new_tokens and new_ids[-1] not in stop_ids:
+            if stop_event is not None and stop_event.is_set():
+                raise RunCancelled("Stopped by the user.")
+            k = min(config.draft_len, config.max_new_tokens - len(new_ids))
+            proposal, q_dists = drafter.propose(seq, k, config.temperature, gen)
+            proposal = proposal[:k]
+            base = len(seq) - 1  # cache length before verification
+            verify = torch.tensor([[seq[-1]] + proposal], device=device)
+            logits = forward(target, verify, cache)[0]  # (1 + len(proposal), vocab)
+            calls += 1
+            rounds += 1 if proposal else 0
+            drafted += len(proposal)
+            n_ok, next_token = _accept(logits, proposal, q_dists, config.temperature, gen)
+            accepted += n_ok
+            emitted = proposal[:n_ok] + [next_token]
+            flags = [True] * n_ok + [False]
+            crop_to(cache, base + 1 + n_ok)  # keep seq[-1] and the accepted drafts; next_token not yet cached
+            for token, flag in zip(emitted, flags, strict=False):
+                if len(new_ids) >= config.max_new_tokens:
+                    break
+                seq.append(token)
+                new_ids.append(token)
+                from_draft.append(flag)
+                if token in stop_ids:
+                    break
+            drafter.rollback(len(seq))
+    synchronize(device.type)
+    return SpecResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s,
+                      from_draft=from_draft, drafted=drafted, accepted=accepted, rounds=rounds)
+
+
+def _accept(logits, proposal: list[int], q_dists, temperature: float, gen) -> tuple[int, int]:
+    """(number of draft tokens accepted, the target's next token) for one verification pass."""
+    import torch
+
+    if temperature <= 0:
+        target_tokens = torch.argmax(logits, dim=-1).tolist()
+        n_ok = 0
+        while n_ok < len(proposal) and proposal[n_ok] == target_tokens[n_ok]:
+            n_ok += 1
+        return n_ok, target_tokens[n_ok]
+    p = torch.softmax(logits.float() / temperature, dim=-1).cpu()
+    for i, token in enumerate(proposal):
+        q_token = float(q_dists[i][token]) if q_dists is not None else 1.0
+        p_token = float(p[i, token])
+        if float(torch.rand(1, generator=gen)) < min(1.0, p_token / max(q_token, 1e-20)):
+            continue
+        if q_dists is not None:
+            residual = torch.clamp(p[i] - q_dists[i].float().cpu(), min=0)
+        else:  # q is one-hot on `token`
+            residual = p[i].clone()
+            residual[token] = 0
+        total = float(residual.sum())
+        dist = residual / total if total > 0 else p[i]
+        return i, int(torch.multinomial(dist, 1, generator=gen))
+    return len(proposal), int(torch.multinomial(p[len(proposal)], 1, generator=gen))
+
+
+def hf_generate(target, prompt_ids: list[int], max_new_tokens: int, assistant=None, lookup_k: int | None = None,
+                draft_len: int = 4) -> DecodeResult:
+    """transformers' own greedy generate, optionally with assisted generation or prompt lookup, timed."""
+    import torch
+
+    device = next(target.parameters()).device
+    kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False,
+              "pad_token_id": target.generation_config.pad_token_id or 0}
+    if assistant is not None:
+        assistant.generation_config.num_assistant_tokens = draft_len
+        assistant.generation_config.num_assistant_tokens_schedule = "constant"
+        assistant.generation_config.assistant_confidence_threshold = 0.0
+        kwargs["assistant_model"] = assistant
+    if lookup_k:
+        kwargs["prompt_lookup_num_tokens"] = lookup_k
+    ids = torch.tensor([prompt_ids], device=device)
+    with torch.inference_mode(), oom_guard():
+        synchronize(device.type)
+        start = time.perf_counter()
+        out = target.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+        synchronize(device.type)
+    new = out[0, len(prompt_ids):].tolist()
+    return DecodeResult(len(prompt_ids), new, time.perf_counter() - start, 0)
