@@ -29,13 +29,14 @@ class BenchConfig:
     drafters: tuple = ("prompt-lookup", "int8-self", "early-exit")
     draft_len: int = 4
     lookup_len: int = 3
+    repeats: int = 2  # timings: best of this many runs
 
     @classmethod
     def from_name(cls, name: str) -> BenchConfig:
         presets = {
             "full": cls(),
             "quick": cls(eval_tokens=256, quant_new_tokens=24, qa_items=6, spec_new_tokens=32,
-                         spec_prompts=("chat", "code-copy")),
+                         spec_prompts=("chat", "code-copy"), repeats=1),
         }
         if name not in presets:
             raise ValueError(f"unknown bench preset {name!r}; choose one of {sorted(presets)}")
@@ -49,7 +50,8 @@ def quant_methods(device: str) -> list[str]:
 
 
 def bench_quantization(lm, cfg: BenchConfig, progress) -> dict:
-    res = run_quantization(lm, quant_methods(lm.device), cfg.eval_tokens, cfg.quant_new_tokens, progress=progress)
+    res = run_quantization(lm, quant_methods(lm.device), cfg.eval_tokens, cfg.quant_new_tokens, progress=progress,
+                           repeats=cfg.repeats)
 
     def row(m: dict) -> dict:
         keep = ("weight_bytes", "linear_weight_bytes", "perplexity", "decode_tokens_per_s", "perplexity_change",
@@ -83,14 +85,15 @@ def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
     for name in cfg.spec_prompts:
         ids = chat_prompt_ids(lm.tokenizer, SPEC_PROMPTS[name])
         plain_decode(lm.model, ids, 2)
-        plain[name] = plain_decode(lm.model, ids, cfg.spec_new_tokens).tokens_per_s
-        hf_plain[name] = hf_generate(lm.model, ids, cfg.spec_new_tokens).tokens_per_s
+        plain[name] = max(plain_decode(lm.model, ids, cfg.spec_new_tokens).tokens_per_s for _ in range(cfg.repeats))
+        hf_plain[name] = max(hf_generate(lm.model, ids, cfg.spec_new_tokens).tokens_per_s for _ in range(cfg.repeats))
     for d in cfg.drafters:
         per_prompt = {}
         for name in cfg.spec_prompts:
             progress(0.0, f"speculative: {d} on {name}")
             k = cfg.lookup_len if d == "prompt-lookup" else cfg.draft_len
-            r = run_speculative(lm, SPEC_PROMPTS[name], d, draft_len=k, max_new_tokens=cfg.spec_new_tokens)
+            r = run_speculative(lm, SPEC_PROMPTS[name], d, draft_len=k, max_new_tokens=cfg.spec_new_tokens,
+                                repeats=cfg.repeats)
             per_prompt[name] = {**{k2: r["stats"][k2] for k2 in ("acceptance_rate", "mean_accepted_len",
                                                                  "target_calls_per_token", "tokens_per_s",
                                                                  "new_tokens")},

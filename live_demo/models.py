@@ -220,6 +220,9 @@ def load_model(model_id: str | None = None, device: str = "auto", progress: Prog
         model, tok = _from_pretrained(path, device, local_only=True)
     else:
         local = Path(model_id).expanduser()
+        if model_id.startswith(("/", ".", "~")) and not local.exists():
+            raise ModelLoadError(f"The local model path {model_id!r} does not exist; give a directory saved with "
+                                 "save_pretrained or a Hugging Face id such as HuggingFaceTB/SmolLM2-360M-Instruct")
         progress(0.1, f"Loading {model_id}")
         model, tok = _from_pretrained(local if local.exists() else model_id, device, local_only=False)
     progress(1.0, "Model ready")

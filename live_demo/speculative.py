@@ -104,18 +104,23 @@ class SpecResult(DecodeResult):
 # ---------------------------------------------------------------- drafters
 
 class PromptLookupDrafter:
-    """Propose the tokens that followed the most recent earlier match of the last n-gram (n = ngram .. 1)."""
+    """Propose the tokens that followed the most recent earlier match of the last n-gram (n = ngram .. min_ngram).
+
+    min_ngram defaults to 2: single-token matches are mostly coincidences in chat text, and on a CPU every
+    rejected proposal still costs a wider verification pass.
+    """
 
     name = "prompt-lookup"
 
-    def __init__(self, ngram: int = 3):
+    def __init__(self, ngram: int = 3, min_ngram: int = 2):
         self.ngram = ngram
+        self.min_ngram = min(min_ngram, ngram)
 
     def reset(self, prompt_ids: list[int]) -> None:
         return None
 
     def propose(self, seq: list[int], k: int, temperature: float, gen):
-        for n in range(min(self.ngram, len(seq) - 1), 0, -1):
+        for n in range(min(self.ngram, len(seq) - 1), self.min_ngram - 1, -1):
             tail = seq[-n:]
             for start in range(len(seq) - n - 1, -1, -1):  # most recent earlier occurrence first
                 if seq[start:start + n] == tail:
