@@ -71,13 +71,41 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (exit code 2) instead of the usage block."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+class UsageError(ValueError):
+    """Bad command-line arguments."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def one_line(message, limit: int = 400) -> str:
+    """An error message as one printable line (no terminal escapes), cut to `limit` characters."""
+    text = " ".join(str(message).split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m catalog", description="Browse the efficient-LLM catalog.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m catalog", description="Browse the efficient-LLM catalog.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     search = sub.add_parser("search", help="full-text search, typo tolerant")
     search.add_argument("query")
     search.add_argument("--stage", action="append", choices=STAGES, help="keep techniques of this stage")
-    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--limit", type=_positive_int, default=20)
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=_cmd_search)
     show = sub.add_parser("show", help="one technique by id")
@@ -94,17 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
-    except UnknownTechniqueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (CatalogError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
+    except BrokenPipeError:   # e.g. piped into `head`: not an error of ours
         return 0
+    except (UnknownTechniqueError, CatalogError, ValueError, OSError) as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ class UnknownTechniqueError(KeyError):
         self.technique_id = technique_id
         self.suggestions = suggestions
         hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown technique id {technique_id!r}{hint}")
+        shown = repr(technique_id) if len(technique_id) <= 60 else repr(technique_id[:57]) + "..."
+        super().__init__(f"unknown technique id {shown}{hint}")
 
     def __str__(self) -> str:  # KeyError quotes its message otherwise
         return self.args[0]
@@ -107,7 +108,8 @@ class Catalog:
     def closest_ids(self, text: str, limit: int = 3) -> list[str]:
         from rapidfuzz import fuzz, process
 
-        matches = process.extract(text.lower(), self.technique_ids(), scorer=fuzz.WRatio, limit=limit)
+        # ids are short: comparing only the first 100 characters keeps a hostile URL cheap
+        matches = process.extract(text[:100].lower(), self.technique_ids(), scorer=fuzz.WRatio, limit=limit)
         return [m[0] for m in matches if m[1] >= 50]
 
     def categories(self) -> list[tuple[str, ...]]:

@@ -26,6 +26,7 @@ _SYNONYMS = {
     "spec": "speculative",
     "kv": "kv",
 }
+MAX_QUERY_CHARS = 500
 _STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "via", "by", "is", "its", "it"}
 _FIELD_WEIGHTS = {"name": 4.0, "alias": 3.5, "tag": 2.0, "path": 1.5, "summary": 1.0}
 
@@ -105,8 +106,12 @@ class SearchIndex:
         return 200.0 * best / 100.0 if best >= 90 else 0.0
 
     def search(self, query: str, limit: int | None = None) -> list[Hit]:
-        if len(query) > 500:
-            raise ValueError(f"search query is too long ({len(query)} characters); keep it under 500")
+        if not isinstance(query, str):
+            raise ValueError(f"search query must be text, got {type(query).__name__}")
+        if len(query) > MAX_QUERY_CHARS:
+            raise ValueError(f"search query is too long ({len(query)} characters); keep it under {MAX_QUERY_CHARS}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a positive whole number of results, got {limit!r}")
         words = []
         for word in _tokens(query):
             words += _SYNONYMS.get(word, word).split()

@@ -43,8 +43,14 @@ class ViewState:
         state.year_from, state.year_to = year("year_from"), year("year_to")
         state.open_source = (values("open_source") or [""])[0] in ("1", "true")
         state.technique = (values("id") or [None])[0]
-        state.compare = values("compare")[:4]
+        state.compare = list(dict.fromkeys(values("compare")))[:4]   # a hand-edited URL may repeat an id
         return state
+
+    def year_range_within(self, first: int, last: int) -> tuple[int, int]:
+        """The (from, to) years clamped to [first, last] and in order, whatever the URL said."""
+        start = min(max(self.year_from or first, first), last)
+        end = max(min(self.year_to or last, last), first)
+        return (start, end) if start <= end else (end, start)
 
     def to_query_params(self) -> dict[str, str]:
         params: dict[str, str] = {}

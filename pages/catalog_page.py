@@ -22,7 +22,7 @@ if "cat_init" not in st.session_state:  # restore a shared view from the URL, on
         cat_init=True, cat_query=state.query, cat_areas=state.areas, cat_stages=state.stages,
         cat_acts=state.acts_on, cat_costs=state.costs, cat_oss=state.open_source, cat_compare=[],
         cat_categories=[c for c in state.categories if c in {t.category for t in catalog.techniques}],
-        cat_years=(max(state.year_from or years[0], years[0]), min(state.year_to or years[-1], years[-1])),
+        cat_years=state.year_range_within(years[0], years[-1]),
         cat_technique=state.technique if state.technique in catalog.technique_ids() else None,
     )
     st.session_state.cat_compare = [i for i in state.compare if i in catalog.technique_ids()]
@@ -32,7 +32,7 @@ if "cat_init" not in st.session_state:  # restore a shared view from the URL, on
 st.title("Catalog")
 st.caption(f"{len(catalog.techniques)} techniques from the survey, each with its citation.")
 if bad := st.session_state.pop("cat_bad_id", None):
-    st.warning(str(UnknownTechniqueError(bad, catalog.closest_ids(bad))))
+    st.warning(views.escape_markdown(str(UnknownTechniqueError(bad, catalog.closest_ids(bad)))))
 
 query = st.text_input("Search names, aliases, summaries and tags", key="cat_query", max_chars=200,
                       placeholder="e.g. gptq, flash attn, kv cache, lora")
@@ -64,6 +64,8 @@ with browse:
     left, right = st.columns([3, 2])
     with left:
         st.markdown(f"**{len(results)} matching techniques** — pick a row to open it")
+        if not results:
+            st.info("Nothing matches this search and these filters: try fewer or shorter words, or clear a filter.")
         frame = views.results_frame(results)
         picked = st.dataframe(
             frame, key="cat_table", on_select="rerun", selection_mode="single-row", hide_index=True, height=420,

@@ -6,7 +6,7 @@ import streamlit as st
 from recommender import RecommenderInputError, views
 from recommender.export import all_exports
 from recommender.hardware import GPU, gpu_presets
-from recommender.models import model_presets, resolve_model
+from recommender.models import MAX_CONFIG_BYTES, check_config_size, model_presets, resolve_model
 from recommender.planner import QUALITY_LEVELS, WORKLOADS, PlanRequest, plan, plan_details
 from recommender.report import calibration_report
 
@@ -24,15 +24,15 @@ models, gpus = model_presets(), gpu_presets()
 left, right = st.columns(2)
 with left:
     source = st.radio("Model", ["Preset", "Parameter count", "config.json"], horizontal=True, key="model_source")
-    model_id, params_b, config = None, None, None
+    model_id, params_b, config, upload = None, None, None, None
     if source == "Preset":
         model_id = st.selectbox("Model preset", list(models), index=list(models).index("llama-2-7b"), key="model_id")
     elif source == "Parameter count":
         params_b = st.number_input("Parameters (billions)", value=7.0, key="params_b")
     else:
-        config = st.text_area("Paste config.json", height=120, key="config_text")
-        upload = st.file_uploader("...or upload it", type=["json"], key="config_file")
-        config = upload.getvalue() if upload is not None else config
+        config = st.text_area("Paste config.json", height=120, key="config_text", max_chars=MAX_CONFIG_BYTES)
+        upload = st.file_uploader(f"...or upload it (up to {MAX_CONFIG_BYTES // 1_000_000} MB)", type=["json"],
+                                  key="config_file")
     workload = st.selectbox("Workload", WORKLOADS, key="workload",
                             format_func=lambda w: {"inference": "inference (chat / batch serving)"}.get(w, w))
     quality = st.radio("Quality tolerance", QUALITY_LEVELS, index=1, horizontal=True, key="quality")
@@ -53,6 +53,9 @@ with right:
     ttft = c2.number_input("Budget TTFT ms (0 = none)", value=0.0, key="ttft")
 
 try:
+    if upload is not None:   # size checked before reading, whatever server.maxUploadSize allows
+        check_config_size(upload.size)
+        config = upload.getvalue()
     gpu = GPU.custom(mem, bw, tf) if gpu_choice == "custom" else gpus[gpu_choice]
     model = resolve_model(model_id, params_b, config if source == "config.json" else None)
     req = PlanRequest(model=model, gpu=gpu, num_gpus=num_gpus, workload=workload, batch=batch,
@@ -60,14 +63,14 @@ try:
                       ttft_ms=ttft or None, quality=quality)
     result = plan(req)
 except (RecommenderInputError, ValueError) as exc:
-    st.error(f"Cannot plan this: {exc}")
+    st.error(f"Cannot plan this: {views.escape_markdown(exc)}")
     st.stop()
 
 plans = result["plans"]
 best = plans[0]
 st.caption(f"{result['space']:,} combinations in the search space, {result['searched']:,} compatible, "
-           f"{result['feasible']:,} fit in memory. Model: {model.name} ({model.total_params_b:.2f}B, "
-           f"{model.attention_kind}).")
+           f"{result['feasible']:,} fit in memory. Model: {views.escape_markdown(model.name)} "
+           f"({model.total_params_b:.2f}B, {model.attention_kind}).")
 if "diagnosis" in result:
     diag = result["diagnosis"]
     (st.warning if diag["fits"] else st.error)(diag.get("reason", "No stack meets every budget."))

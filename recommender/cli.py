@@ -18,7 +18,7 @@ from .estimate import (
 )
 from .formats import FORMATS, KV_BYTES
 from .hardware import gpu_presets, resolve_gpu
-from .models import model_presets, resolve_model
+from .models import check_config_size, model_presets, resolve_model
 from .planner import QUALITY_LEVELS, PlanRequest, plan
 
 
@@ -79,7 +79,11 @@ def _model(args):
         path = Path(args.config)
         if not path.is_file():
             raise RecommenderInputError(f"config file not found: {args.config}")
-        config = path.read_bytes()
+        try:
+            check_config_size(path.stat().st_size)
+            config = path.read_bytes()
+        except OSError as exc:
+            raise RecommenderInputError(f"cannot read config file {args.config}: {exc.strerror}") from None
     return resolve_model(args.model, getattr(args, "params_b", None), config)
 
 
@@ -117,8 +121,18 @@ def run_calibrate(args) -> dict:
 
     report = calibration_report()
     if args.write:
-        write_markdown_section(Path(args.write), report)
+        try:
+            write_markdown_section(Path(args.write), report)
+        except OSError as exc:
+            raise RecommenderInputError(f"cannot write {args.write}: {exc.strerror or exc}") from None
     return report
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """An error message as one printable line (no terminal escapes), cut to `limit` characters."""
+    text = " ".join(str(message).split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,11 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             out = run_plan(args)
         else:
             out = run_calibrate(args)
-    except RecommenderInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:   # any other validation failure: still one line, no traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except ValueError as exc:   # RecommenderInputError and any other validation failure: one line, no traceback
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     try:
         json.dump(out, sys.stdout, indent=1, allow_nan=False, default=str)

@@ -19,25 +19,31 @@ def closest_ids(name: str, known: list[str], n: int = 3) -> list[str]:
     return [lowered[h] for h in hits]
 
 
+def shorten(value, limit: int = 60) -> str:
+    """repr() of a user value, cut to `limit` characters so a hostile input cannot flood a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def unknown_id_error(kind: str, name: str, known: list[str]) -> RecommenderInputError:
     """Build an 'unknown preset' error that suggests the closest ids."""
-    hint = closest_ids(name, known)
+    hint = closest_ids(name[:200], known)
     suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
     return RecommenderInputError(
-        f"unknown {kind} '{name}'.{suggestion} Run `python -m recommender {kind}s` to list presets."
+        f"unknown {kind} {shorten(name)}.{suggestion} Run `python -m recommender {kind}s` to list presets."
     )
 
 
 def check_number(name: str, value, *, low: float, high: float, integer: bool = False) -> float:
     """Validate a user-supplied number: finite, within [low, high]; return it as float or int."""
     if isinstance(value, bool) or value is None:
-        raise RecommenderInputError(f"{name} must be a number, got {value!r}")
+        raise RecommenderInputError(f"{name} must be a number, got {shorten(value)}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise RecommenderInputError(f"{name} must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise RecommenderInputError(f"{name} must be a number, got {shorten(value)}") from None
     if math.isnan(number) or math.isinf(number):
-        raise RecommenderInputError(f"{name} must be a finite number, got {value!r}")
+        raise RecommenderInputError(f"{name} must be a finite number, got {shorten(value)}")
     if number < low or number > high:
         raise RecommenderInputError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
     if integer:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from .errors import RecommenderInputError, check_number, unknown_id_error
+from .errors import RecommenderInputError, check_number, shorten, unknown_id_error
 
 DATA_DIR = Path(__file__).parent / "data"
 MAX_PARAMS_B = 10_000.0   # 10T parameters: anything larger is treated as a typo
-MAX_CONFIG_CHARS = 2_000_000
+MAX_CONFIG_BYTES = 1_000_000   # real config.json files are a few KB; 1 MB caps pastes and uploads alike
+MAX_FIELD_VALUE = 10_000_000
 
 # Model types whose MLP is gated (SwiGLU/GeGLU: three FFN matrices).
 GATED_MODEL_TYPES = {
@@ -141,7 +142,8 @@ class ModelSpec:
     @classmethod
     def from_params(cls, params_b: float) -> ModelSpec:
         """A Llama-shaped stand-in with the given parameter count (full multi-head attention: KV upper bound)."""
-        p = check_number("model size (billions of parameters)", params_b, low=0.01, high=MAX_PARAMS_B) * 1e9
+        params_b = check_number("model size (billions of parameters)", params_b, low=0.01, high=MAX_PARAMS_B)
+        p = params_b * 1e9
         vocab = 32_000
         # Llama-family aspect ratio: layers ~ hidden/128 and block params ~ 12 h^2 (Kaplan et al. 2020 eq. 2.1)
         hidden = max(256, int(round((p * 128 / 12) ** (1 / 3) / 128)) * 128)
@@ -186,15 +188,33 @@ def _positive_int(config: dict, label: str, *keys, default=None) -> int:
     value = _first(config, *keys, default=default)
     if value is None:
         raise RecommenderInputError(f"config.json has no {label} (looked for: {', '.join(keys)})")
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or value != int(value):
-        raise RecommenderInputError(f"config.json field {label} must be a positive integer, got {value!r}")
-    if value > 10_000_000:
-        raise RecommenderInputError(f"config.json field {label} is implausibly large ({value})")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value <= 0 or value != int(value):
+        raise RecommenderInputError(f"config.json field {label} must be a positive integer, got {shorten(value)}")
+    if value > MAX_FIELD_VALUE:
+        raise RecommenderInputError(f"config.json field {label} is implausibly large ({value:g}); "
+                                    f"the limit is {MAX_FIELD_VALUE:,}")
     return int(value)
+
+
+def _optional_int(config: dict, label: str, *keys, missing: int) -> int:
+    """A positive integer field that may be absent, null or 0 (then `missing`); anything else malformed raises."""
+    if not _first(config, *keys):
+        return missing
+    return _positive_int(config, label, *keys)
+
+
+def check_config_size(size_bytes: int) -> None:
+    """Refuse a config.json over MAX_CONFIG_BYTES before reading it (uploads, pastes and CLI files)."""
+    if size_bytes > MAX_CONFIG_BYTES:
+        raise RecommenderInputError(
+            f"config.json is too large ({size_bytes / 1e6:.1f} MB; the limit is {MAX_CONFIG_BYTES / 1e6:g} MB): "
+            "a Hugging Face config.json is a few KB, so check that this is the right file")
 
 
 def _parse_config(config: dict | str | bytes) -> dict:
     if isinstance(config, bytes):
+        check_config_size(len(config))
         try:
             config = config.decode("utf-8")
         except UnicodeDecodeError:
@@ -202,10 +222,11 @@ def _parse_config(config: dict | str | bytes) -> dict:
     if isinstance(config, str):
         if not config.strip():
             raise RecommenderInputError("config.json is empty: paste the model's config.json text")
-        if len(config) > MAX_CONFIG_CHARS:
-            raise RecommenderInputError("config.json is too large (over 2 MB); is this really a config file?")
+        check_config_size(len(config.encode("utf-8", errors="replace")))
         try:
             config = json.loads(config)
+        except RecursionError:
+            raise RecommenderInputError("config.json is nested too deeply to be a model config") from None
         except json.JSONDecodeError as exc:
             raise RecommenderInputError(f"config.json is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(config, dict):
@@ -216,10 +237,10 @@ def _parse_config(config: dict | str | bytes) -> dict:
 
 
 def _sliding_window(config: dict, layers: int) -> tuple[int, float]:
-    window = _first(config, "sliding_window", default=0) or 0
     if config.get("use_sliding_window") is False:   # Qwen2 configs carry a window they do not use
-        window = 0
-    if not window or not isinstance(window, int | float) or window <= 0:
+        return 0, 0.0
+    window = _optional_int(config, "sliding_window", "sliding_window", missing=0)
+    if not window:
         return 0, 0.0
     layer_types = config.get("layer_types")
     if isinstance(layer_types, list) and layer_types:
@@ -227,11 +248,12 @@ def _sliding_window(config: dict, layers: int) -> tuple[int, float]:
     elif config.get("model_type") == "gemma2":
         share = 0.5   # Gemma-2 alternates local (sliding) and global layers
     elif config.get("sliding_window_pattern"):
-        pattern = int(config["sliding_window_pattern"])   # Gemma-3: 1 global layer every `pattern`
+        # Gemma-3: 1 global layer every `pattern`
+        pattern = _positive_int(config, "sliding_window_pattern", "sliding_window_pattern")
         share = (pattern - 1) / pattern
     else:
         share = 1.0
-    return int(window), share
+    return window, share
 
 
 def model_from_hf_config(config: dict | str | bytes, name: str = "custom (config.json)") -> ModelSpec:
@@ -252,21 +274,22 @@ def model_from_hf_config(config: dict | str | bytes, name: str = "custom (config
     vocab = _positive_int(cfg, "vocabulary size", "vocab_size", "padded_vocab_size")
     context = _positive_int(cfg, "context length", "max_position_embeddings", "n_positions", "max_seq_len",
                             "seq_length", "n_ctx", default=4096)
-    experts = int(_first(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=1) or 1)
-    active = int(_first(cfg, "num_experts_per_tok", "num_experts_per_token", "moe_topk", default=1) or 1)
-    if experts < 1 or active < 1:
-        raise RecommenderInputError("config.json expert counts must be positive")
+    experts = _optional_int(cfg, "expert count", "num_local_experts", "num_experts", "n_routed_experts", missing=1)
+    active = _optional_int(cfg, "experts per token", "num_experts_per_tok", "num_experts_per_token", "moe_topk",
+                           missing=1)
     model_type = str(cfg.get("model_type", "")).lower()
     act = str(cfg.get("hidden_act", cfg.get("hidden_activation", cfg.get("activation_function", "")))).lower()
     gated = model_type in GATED_MODEL_TYPES or "silu" in act or "swiglu" in act or act.startswith("gelu_pytorch_tanh") \
         and model_type.startswith("gemma")
     window, window_share = _sliding_window(cfg, layers)
-    positions = int(cfg.get("n_positions", 0)) if model_type in ("gpt2", "gpt_bigcode") else 0
-    if model_type == "opt":
-        positions = int(cfg.get("max_position_embeddings", 0))
+    positions = 0   # learned position embeddings add parameters (GPT-2, StarCoder, OPT)
+    if model_type in ("gpt2", "gpt_bigcode"):
+        positions = _optional_int(cfg, "n_positions", "n_positions", missing=0)
+    elif model_type == "opt":
+        positions = _optional_int(cfg, "max_position_embeddings", "max_position_embeddings", missing=0)
     tied = bool(cfg.get("tie_word_embeddings", model_type in ("gpt2", "gpt_bigcode", "opt", "falcon", "gemma",
                                                              "gemma2")))
-    label = cfg.get("_name_or_path") or name
+    label = " ".join(str(cfg.get("_name_or_path") or name).split())   # one line, no control characters
     try:
         return ModelSpec(id="custom-config", name=str(label)[:80], layers=layers, hidden=hidden, heads=heads,
                          kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, vocab=vocab, context=context,

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import costs
 from .calibration import decode_features, default_calibrator, prefill_features
-from .errors import RecommenderInputError, check_number
+from .errors import RecommenderInputError, check_number, shorten
 from .estimate import (
     WORKLOADS,
     InferenceConfig,
@@ -58,10 +58,12 @@ class PlanRequest:
             check_number("latency budget (ms/token)", self.latency_ms_per_token, low=1e-3, high=1e7)
         if self.ttft_ms is not None:
             check_number("time-to-first-token budget (ms)", self.ttft_ms, low=1e-3, high=1e8)
+        check_number("number of plans to return", self.max_plans, low=1, high=1000, integer=True)
         if self.quality not in QUALITY_LEVELS:
-            raise RecommenderInputError(f"quality must be one of {', '.join(QUALITY_LEVELS)}, got {self.quality!r}")
+            raise RecommenderInputError(
+                f"quality must be one of {', '.join(QUALITY_LEVELS)}, got {shorten(self.quality)}")
         if self.workload not in WORKLOADS:
-            raise RecommenderInputError(f"workload must be one of {', '.join(WORKLOADS)}, got {self.workload!r}")
+            raise RecommenderInputError(f"workload must be one of {', '.join(WORKLOADS)}, got {shorten(self.workload)}")
         return self
 
 
