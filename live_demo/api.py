@@ -198,17 +198,22 @@ def project_on_gpu(gpu_id: str, target_params: int, draft_params: int, acceptanc
 
 
 def drafter_params(lm, drafter_name: str, draft_lm=None, early_exit_layers: int | None = None) -> int:
-    """Parameters a drafter runs per token (0 for prompt lookup), for the GPU projection."""
+    """fp16-equivalent parameters a drafter reads per token, for the GPU projection.
+
+    Prompt lookup reads no weights; it is given the projection's floor of 1M so the cost model stays defined.
+    The int8 self-draft reads the target's parameters at half the bytes, i.e. half the fp16-equivalent params.
+    """
+    floor = 1_000_000  # recommender.api: draft size >= 0.001 B params
     if drafter_name == "prompt-lookup":
-        return 0
+        return floor
     if drafter_name == "draft-model" and draft_lm is not None:
-        return draft_lm.num_params
+        return max(floor, draft_lm.num_params)
     if drafter_name == "early-exit":
         cfg = lm.model.config
         layers = early_exit_layers or max(1, cfg.num_hidden_layers // 4)
         embed = cfg.vocab_size * cfg.hidden_size
-        return int(embed + (lm.num_params - embed) * layers / cfg.num_hidden_layers)
-    return lm.num_params  # int8 self-draft: same parameter count (half the bytes)
+        return max(floor, int(embed + (lm.num_params - embed) * layers / cfg.num_hidden_layers))
+    return max(floor, lm.num_params // 2)
 
 
 def history_metrics_quant(result: dict, method: str) -> dict:

@@ -30,13 +30,14 @@ class BenchConfig:
     draft_len: int = 4
     lookup_len: int = 3
     repeats: int = 2  # timings: best of this many runs
+    qa_generate: bool = True  # also generate answers and report token F1
 
     @classmethod
     def from_name(cls, name: str) -> BenchConfig:
         presets = {
             "full": cls(),
             "quick": cls(eval_tokens=256, quant_new_tokens=24, qa_items=6, spec_new_tokens=32,
-                         spec_prompts=("chat", "code-copy"), repeats=1),
+                         spec_prompts=("chat", "code-copy"), repeats=1, qa_generate=False),
         }
         if name not in presets:
             raise ValueError(f"unknown bench preset {name!r}; choose one of {sorted(presets)}")
@@ -70,9 +71,10 @@ def bench_quantization(lm, cfg: BenchConfig, progress) -> dict:
 
 
 def bench_compression(lm, cfg: BenchConfig, progress) -> dict:
-    res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, progress=progress)
-    keys = ("ratio", "quality_kept", "seconds", "prefill_seconds_full", "prefill_seconds_compressed", "items")
-    rows = {m: {k: r[k] for k in keys} for m, r in res["methods"].items()}
+    res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress)
+    keys = ("ratio", "quality_kept", "seconds", "prefill_seconds_full", "prefill_seconds_compressed", "items",
+            "answer_prob_full", "answer_prob_compressed", "f1_full", "f1_compressed", "f1_kept")
+    rows = {m: {k: r[k] for k in keys if k in r} for m, r in res["methods"].items()}
     return {"target_ratio": 2.0, "ours": rows.pop("ours"), "random": rows.pop("random"),
             "llmlingua": rows.pop("llmlingua", None), "other_methods": rows}
 

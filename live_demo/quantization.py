@@ -62,7 +62,7 @@ def available_methods(device: str) -> list[str]:
     if device == "cpu":
         methods = ["int8-dynamic", "int8-dynamic-mixed"] + methods
     else:
-        methods = ["fp16" if _bf16_default() else "bf16"] + methods
+        methods = (["fp16"] if _bf16_default() else []) + methods  # the baseline itself is bf16 (or fp16)
         if importlib.util.find_spec("torchao") is not None:
             methods.append("torchao-int8wo")
         if importlib.util.find_spec("bitsandbytes") is not None:

@@ -195,7 +195,7 @@ with tab_s:
         except (ImportError, AttributeError):
             st.info("GPU projection unavailable: the recommender's project_speculative_speedup is not installed.")
         except ValueError as exc:
-            st.error(str(exc))
+            st.warning(f"No GPU projection for this model: {exc}")
 
 with tab_h:
     try:
