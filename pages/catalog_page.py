@@ -28,6 +28,8 @@ if "cat_init" not in st.session_state:  # restore a shared view from the URL, on
     st.session_state.cat_compare = [i for i in state.compare if i in catalog.technique_ids()]
     if state.technique and state.technique not in catalog.technique_ids():
         st.session_state.cat_bad_id = state.technique
+if "cat_years" not in st.session_state:  # Streamlit drops widget state on leaving the page: keep it a range
+    st.session_state.cat_years = (years[0], years[-1])
 
 st.title("Catalog")
 st.caption(f"{len(catalog.techniques)} techniques from the survey, each with its citation.")

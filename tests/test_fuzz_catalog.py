@@ -189,3 +189,14 @@ def test_escape_markdown_leaves_nothing_active(text):
     escaped = escape_markdown(text)
     assert inert(escaped) and "\n" not in escaped
     assert re.sub(r"\\(.)", r"\1", escaped) == " ".join(text.split())
+
+
+def test_leaving_and_returning_to_the_catalog_keeps_working():
+    """Found by bench/load_test.py: Streamlit drops a page's widget state when another page runs, and the year
+    slider came back as a single year (TypeError in filter_techniques) on the second visit."""
+    app = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=120).run()
+    for page in ["catalog_page", "recommender_page", "catalog_page", "home", "catalog_page"]:
+        app.switch_page(f"pages/{page}.py").run()
+        assert not app.exception, (page, [e.message for e in app.exception])
+    assert any("matching techniques" in m.value for m in app.markdown)
+    assert_normal_search_works(app)

@@ -1,0 +1,376 @@
+"""Load test: N concurrent browser sessions click through the catalog and the recommender while one session keeps
+a live-demo run going. Prints (and optionally writes) one JSON object with p50/p95 response times and errors.
+
+    .venv/bin/python bench/load_test.py --sessions 8 --duration-s 60 --json-out /tmp/load.json
+
+It starts its own `streamlit run app.py` on a free 127.0.0.1 port (env ELLM_DEMO_MODEL=tiny unless --real-model,
+with its cache and run history in a temporary folder), drives headless Debian Chromium (one browser, one isolated
+context per session, so every session is its own Streamlit session and websocket), and stops by itself after
+--duration-s. Traffic goes to 127.0.0.1 only.
+
+Response time of one interaction = from the action (click, Enter) until the script run it triggered has finished
+(the app root's data-test-script-state went to "running" and back to "notRunning"), Streamlit's status widget
+is hidden and the element the interaction should produce is visible. Errors: exception boxes, timeouts and
+failed interactions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# the same flags as tests/browser_support.py
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+# Count script runs in the page from the app root's data-test-script-state. A page switch re-mounts the root
+# (a new node, not an attribute change), so the state is re-read on every DOM change and on a 20 ms timer.
+RUN_OBSERVER = """
+window.__runsStarted = 0; window.__runsFinished = 0;
+let lastState = null;
+const checkState = () => {
+  const root = document.querySelector('[data-testid="stApp"]');
+  const state = root ? root.getAttribute('data-test-script-state') : null;
+  if (state === lastState) return;
+  if (state === 'running') window.__runsStarted += 1;
+  if (lastState === 'running' && state === 'notRunning') window.__runsFinished += 1;
+  lastState = state;
+};
+new MutationObserver(checkState).observe(document, {subtree: true, childList: true, attributes: true,
+                                                    attributeFilter: ['data-test-script-state']});
+setInterval(checkState, 20);
+"""
+SEARCHES = [("gptq", "GPTQ"), ("lora", "LoRA"), ("flash attention", "FlashAttention"), ("awq", "AWQ"),
+            ("speculative decoding", "Speculative Decoding")]
+GPUS = ["rtx-4090", "a100-80gb", "h100-sxm", "l4", "t4"]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (Linux /proc), MiB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+class Recorder:
+    def __init__(self):
+        self.timings: dict[str, list[float]] = {}
+        self.errors: list[dict] = []
+        self.live_runs: list[float] = []
+
+    def ok(self, page: str, action: str, ms: float) -> None:
+        self.timings.setdefault(f"{page}/{action}", []).append(ms)
+
+    def error(self, session: int, page: str, action: str, kind: str, detail: str) -> None:
+        self.errors.append({"session": session, "page": page, "action": action, "kind": kind,
+                            "detail": detail[:600]})
+
+
+async def wait_for_run(tab, started_before: int, expect, timeout_ms: float) -> None:
+    """Wait until a script run that began after the action has finished and the expected element shows."""
+    await tab.wait_for_function(
+        "n => window.__runsStarted > n && document.querySelector('[data-testid=\"stApp\"]')"
+        "?.getAttribute('data-test-script-state') === 'notRunning'", arg=started_before, timeout=timeout_ms)
+    await tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+    await expect.first.wait_for(state="visible", timeout=timeout_ms)
+
+
+async def timed(rec: Recorder, session: int, tab, page: str, action: str, act, expect, timeout_ms: float) -> bool:
+    """Run one interaction, record its response time or its error."""
+    try:
+        before = await tab.evaluate("window.__runsStarted")
+        start = time.perf_counter()
+        await act()
+        await wait_for_run(tab, before, expect, timeout_ms)
+        elapsed = (time.perf_counter() - start) * 1000
+        if await tab.locator('[data-testid="stException"]').count():
+            rec.error(session, page, action, "exception", await tab.locator('[data-testid="stException"]')
+                      .first.inner_text())
+            return False
+        rec.ok(page, action, elapsed)
+        return True
+    except Exception as exc:   # noqa: BLE001  (a load test records every failure kind and goes on)
+        kind = "timeout" if "Timeout" in type(exc).__name__ else "failed"
+        detail = f"{type(exc).__name__}: {exc}"
+        boxes = tab.locator('[data-testid="stException"]')
+        if await boxes.count():   # the expected element never came because the page raised
+            kind, detail = "exception", await boxes.first.inner_text()
+        rec.error(session, page, action, kind, detail)
+        return False
+
+
+async def open_app(tab, url: str, timeout_ms: float) -> None:
+    """Open the home page. (A deep link into a freshly started server can show Streamlit's "Page not found"
+    dialog, which makes the page inert, so sessions start at the root and move through the sidebar.)"""
+    await tab.goto(url, timeout=timeout_ms)
+    await tab.get_by_role("heading", name="Efficient-LLM Explorer").first.wait_for(timeout=timeout_ms)
+    await tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+    if await tab.get_by_text("Page not found").count():
+        await tab.keyboard.press("Escape")
+
+
+async def nav(tab, label: str):
+    await tab.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=label).first.click()
+
+
+async def pick(tab, key: str, text: str):
+    """Choose an option in a keyed st.selectbox by typing it."""
+    box = tab.locator(f".st-key-{key} input")
+    await box.click()
+    await box.fill(text)
+    await box.press("Enter")
+
+
+async def type_number(tab, key: str, value: int):
+    box = tab.locator(f".st-key-{key} input")
+    await box.fill(str(value))
+    await box.press("Enter")
+
+
+def choose(rng, options: list, session_last: dict, key: str, default=None):
+    """A random option that differs from the widget's current value (an unchanged value triggers no run)."""
+    value = rng.choice([o for o in options if o not in (session_last.get(key), default)])
+    session_last[key] = value
+    return value
+
+
+async def catalog_round(rec, session, tab, rng, timeout_ms, last) -> None:
+    counted = tab.get_by_text("matching techniques")
+    if not await timed(rec, session, tab, "catalog", "open page", lambda: nav(tab, "Catalog"), counted, timeout_ms):
+        return
+    query, name = choose(rng, SEARCHES, last, "search")
+
+    async def search():
+        box = tab.locator(".st-key-cat_query input")
+        await box.fill(query)
+        await box.press("Enter")
+
+    toggle = tab.locator(".st-key-cat_oss label").first
+    steps = [("search", search, counted), ("filter", toggle.click, counted), ("filter", toggle.click, counted),
+             ("open technique", lambda: pick(tab, "cat_technique", name), tab.get_by_role("heading", name="Citation"))]
+    for action, act, expect in steps:   # a failed step leaves the page in an unknown state: end the round
+        if not await timed(rec, session, tab, "catalog", action, act, expect, timeout_ms):
+            return
+
+
+async def recommender_round(rec, session, tab, rng, timeout_ms, last) -> None:
+    card = tab.get_by_text("Recommended stack")
+    if not await timed(rec, session, tab, "recommender", "open page", lambda: nav(tab, "Recommender"), card,
+                       timeout_ms):
+        return
+    batch = choose(rng, [1, 4, 16, 64], last, "batch", default=1)
+    prompt_len = choose(rng, [256, 1024, 4096], last, "prompt_len", default=512)
+    gpu = choose(rng, GPUS, last, "gpu_id", default="a100-80gb")
+    steps = [("change input", lambda: type_number(tab, "batch", batch)),
+             ("change input", lambda: type_number(tab, "prompt_len", prompt_len)),
+             ("get plan (GPU)", lambda: pick(tab, "gpu_id", gpu))]
+    for action, act in steps:
+        if not await timed(rec, session, tab, "recommender", action, act, card, timeout_ms):
+            return
+
+
+async def user_session(rec, browser, url, session, deadline, timeout_ms) -> None:
+    rng = random.Random(session)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    await context.add_init_script(RUN_OBSERVER)
+    tab = await context.new_page()
+    try:
+        await open_app(tab, url, timeout_ms)
+        rounds = [catalog_round, recommender_round][:: 1 if session % 2 else -1]
+        turn, last = 0, {}
+        while time.monotonic() < deadline:   # alternate pages, so each round starts with a real page change
+            await rounds[turn % 2](rec, session, tab, rng, timeout_ms, last)
+            turn += 1
+    except Exception as exc:   # noqa: BLE001
+        rec.error(session, "home", "start", "failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        await context.close()
+
+
+async def live_session(rec, browser, url, deadline, timeout_ms, state) -> None:
+    """Keep a live-demo quantization run going until the deadline (one run after another)."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    await context.add_init_script(RUN_OBSERVER)
+    tab = await context.new_page()
+    try:
+        await open_app(tab, url, timeout_ms)
+        await nav(tab, "Live demo")
+        await tab.get_by_role("heading", name="Live demo").first.wait_for(timeout=timeout_ms)
+        await tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+        state["ready"].set()
+        while time.monotonic() < deadline:
+            before = await tab.evaluate("window.__runsStarted")
+            start = time.perf_counter()
+            state["running"] = True
+            await tab.locator(".st-key-quant_run button").click()
+            await wait_for_run(tab, before, tab.get_by_text("Quantization: done"), 10 * timeout_ms)
+            state["running"] = False
+            rec.live_runs.append(time.perf_counter() - start)
+            if await tab.locator('[data-testid="stException"]').count():
+                rec.error(-1, "live_demo", "run", "exception", "exception box on the live demo page")
+    except Exception as exc:   # noqa: BLE001
+        rec.error(-1, "live_demo", "run", "timeout" if "Timeout" in type(exc).__name__ else "failed",
+                  f"{type(exc).__name__}: {exc}")
+    finally:
+        state["running"] = False
+        state["ready"].set()
+        await context.close()
+
+
+async def drive(url: str, args, server_pid: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    rec = Recorder()
+    timeout_ms = args.timeout_s * 1000
+    memory = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        state = {"ready": asyncio.Event(), "running": False}
+        live_task = None
+        if not args.no_live_run:
+            live_deadline = time.monotonic() + args.duration_s + 600   # stopped below once the users are done
+            live_task = asyncio.create_task(live_session(rec, browser, url, live_deadline, timeout_ms, state))
+            await asyncio.wait_for(state["ready"].wait(), timeout=args.timeout_s * 4)
+        start = time.monotonic()
+        deadline = start + args.duration_s
+        users = [asyncio.create_task(user_session(rec, browser, url, i, deadline, timeout_ms))
+                 for i in range(args.sessions)]
+        live_busy_s, last = 0.0, time.monotonic()
+        while not all(u.done() for u in users):
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            live_busy_s += (now - last) if state["running"] else 0.0
+            last = now
+            memory.append(rss_mib(server_pid))
+        wall_s = time.monotonic() - start
+        if live_task is not None:
+            live_task.cancel()
+            await asyncio.gather(live_task, return_exceptions=True)
+        await browser.close()
+
+    pages = {}
+    for page in ("catalog", "recommender"):
+        values = [v for k, vs in rec.timings.items() if k.startswith(page + "/") for v in vs]
+        pages[page] = {"n": len(values), "p50_ms": percentile(values, 0.5), "p95_ms": percentile(values, 0.95),
+                       "max_ms": round(max(values), 1) if values else None}
+    actions = {k: {"n": len(v), "p50_ms": percentile(v, 0.5), "p95_ms": percentile(v, 0.95)}
+               for k, v in sorted(rec.timings.items())}
+    return {
+        "sessions": args.sessions, "duration_s": args.duration_s, "wall_s": round(wall_s, 1),
+        "model": "real (embedded SmolLM2-135M)" if args.real_model else "tiny", "live_run": not args.no_live_run,
+        "live_runs_completed": len(rec.live_runs),
+        "live_run_s_median": round(statistics.median(rec.live_runs), 2) if rec.live_runs else None,
+        "live_run_in_progress_share": round(live_busy_s / wall_s, 2) if not args.no_live_run else 0.0,
+        "pages": pages, "actions": actions, "interactions": sum(p["n"] for p in pages.values()),
+        "errors": len(rec.errors), "error_details": rec.errors[:20],
+        "server_rss_mib_peak": round(max(memory), 1) if memory else None,
+        "server_rss_mib_end": round(memory[-1], 1) if memory else None,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"the app at {url} was not healthy within {timeout_s} s")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=8, help="concurrent browser sessions (default 8)")
+    parser.add_argument("--duration-s", type=float, default=60.0, help="how long the sessions click (default 60)")
+    parser.add_argument("--timeout-s", type=float, default=60.0, help="per-interaction timeout (default 60)")
+    parser.add_argument("--real-model", action="store_true", help="live demo on the embedded SmolLM2, not tiny")
+    parser.add_argument("--no-live-run", action="store_true", help="no live-demo run in the background")
+    parser.add_argument("--json-out", help="also write the JSON result to this file")
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= 64 or not 1 <= args.duration_s <= 3600:
+        parser.error("--sessions must be 1-64 and --duration-s 1-3600")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="ellm-load-") as data:
+        env = {**os.environ, "ELLM_CACHE_DIR": os.environ.get("ELLM_CACHE_DIR", str(Path(data) / "cache")),
+               "ELLM_HISTORY_DB": str(Path(data) / "runs.sqlite3"), "HF_HUB_OFFLINE": "1"}
+        if not args.real_model:
+            env["ELLM_DEMO_MODEL"] = "tiny"
+        command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+                   "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats",
+                   "false", "--server.fileWatcherType", "none"]
+        log_path = Path(data) / "streamlit.log"
+        with log_path.open("w") as log:
+            server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+            try:
+                wait_healthy(url, server, 90)
+                result = asyncio.run(drive(url, args, server.pid))
+            finally:
+                os.killpg(server.pid, signal.SIGTERM)
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    server.wait()
+        log_text = log_path.read_text(errors="replace")
+        result["server_tracebacks"] = log_text.count("Traceback")
+        if result["server_tracebacks"] and args.json_out:
+            Path(args.json_out).with_suffix(".server.log").write_text(log_text)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n")
+    return 0 if result["errors"] == 0 and not result["server_tracebacks"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
