@@ -38,10 +38,13 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-# Count script runs in the page from the app root's data-test-script-state. A page switch re-mounts the root
-# (a new node, not an attribute change), so the state is re-read on every DOM change and on a 20 ms timer.
+# Count script runs in the page, two ways. (1) The app root's data-test-script-state: a page switch re-mounts the
+# root (a new node, not an attribute change), so it is re-read on every DOM change and on a 20 ms timer.
+# (2) Streamlit's websocket: every ForwardMsg whose top-level field 6 (script_finished, see ForwardMsg.proto)
+# is set marks a finished run. A loaded browser may batch "started" and "finished" into one render, so (1) alone
+# can miss a short run; (2) cannot.
 RUN_OBSERVER = """
-window.__runsStarted = 0; window.__runsFinished = 0;
+window.__runsStarted = 0; window.__runsFinished = 0; window.__scriptFinishedMsgs = 0;
 let lastState = null;
 const checkState = () => {
   const root = document.querySelector('[data-testid="stApp"]');
@@ -54,9 +57,31 @@ const checkState = () => {
 new MutationObserver(checkState).observe(document, {subtree: true, childList: true, attributes: true,
                                                     attributeFilter: ['data-test-script-state']});
 setInterval(checkState, 20);
+const hasScriptFinished = (buffer) => {   // walk the top-level protobuf fields of one ForwardMsg
+  const b = new Uint8Array(buffer); let i = 0;
+  const varint = () => { let x = 0, shift = 0, c; do { c = b[i++]; x += (c & 0x7f) * 2 ** shift; shift += 7; }
+                         while ((c & 0x80) && i < b.length); return x; };
+  while (i < b.length) {
+    const tag = varint(), field = Math.floor(tag / 8), wire = tag & 7;
+    if (field === 6 && wire === 0) return true;
+    if (wire === 0) varint(); else if (wire === 2) i += varint(); else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4; else return false;
+  }
+  return false;
+};
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', (event) => {
+      if (event.data instanceof ArrayBuffer && hasScriptFinished(event.data)) window.__scriptFinishedMsgs += 1;
+    });
+  }
+};
 """
-SEARCHES = [("gptq", "GPTQ"), ("lora", "LoRA"), ("flash attention", "FlashAttention"), ("awq", "AWQ"),
-            ("speculative decoding", "Speculative Decoding")]
+COUNTERS = "[window.__runsStarted, window.__scriptFinishedMsgs]"
+SEARCHES = [("gptq", "GPTQ", "gptq"), ("lora", "LoRA", "lora"), ("flash attention", "FlashAttention", "flashattention"),
+            ("awq", "AWQ", "awq"), ("speculative decoding", "Speculative Decoding", "speculative-decoding")]
 GPUS = ["rtx-4090", "a100-80gb", "h100-sxm", "l4", "t4"]
 
 
@@ -90,6 +115,12 @@ def rss_mib(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads, so the live run's torch threads too), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Recorder:
     def __init__(self):
         self.timings: dict[str, list[float]] = {}
@@ -104,22 +135,30 @@ class Recorder:
                             "detail": detail[:600]})
 
 
-async def wait_for_run(tab, started_before: int, expect, timeout_ms: float) -> None:
-    """Wait until a script run that began after the action has finished and the expected element shows."""
+async def wait_for_run(tab, before: list[int], expect, timeout_ms: float, done_js: str = "false") -> None:
+    """Wait until the script run the action caused has finished and the expected element shows.
+
+    A run counts as seen when the root's script state went to running after the action, when a script_finished
+    message arrived after it, or when `done_js` (the URL state the catalog records) is true; then the app must be
+    idle again.
+    """
     await tab.wait_for_function(
-        "n => window.__runsStarted > n && document.querySelector('[data-testid=\"stApp\"]')"
-        "?.getAttribute('data-test-script-state') === 'notRunning'", arg=started_before, timeout=timeout_ms)
+        "([n, doneJs]) => (window.__runsStarted > n[0] || window.__scriptFinishedMsgs > n[1] || "
+        "Function('return ' + doneJs)()) && "
+        "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'",
+        arg=[before, done_js], timeout=timeout_ms)
     await tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
     await expect.first.wait_for(state="visible", timeout=timeout_ms)
 
 
-async def timed(rec: Recorder, session: int, tab, page: str, action: str, act, expect, timeout_ms: float) -> bool:
+async def timed(rec: Recorder, session: int, tab, page: str, action: str, act, expect, timeout_ms: float,
+                done_js: str = "false") -> bool:
     """Run one interaction, record its response time or its error."""
     try:
-        before = await tab.evaluate("window.__runsStarted")
+        before = await tab.evaluate(COUNTERS)
         start = time.perf_counter()
         await act()
-        await wait_for_run(tab, before, expect, timeout_ms)
+        await wait_for_run(tab, before, expect, timeout_ms, done_js)
         elapsed = (time.perf_counter() - start) * 1000
         if await tab.locator('[data-testid="stException"]').count():
             rec.error(session, page, action, "exception", await tab.locator('[data-testid="stException"]')
@@ -129,7 +168,7 @@ async def timed(rec: Recorder, session: int, tab, page: str, action: str, act, e
         return True
     except Exception as exc:   # noqa: BLE001  (a load test records every failure kind and goes on)
         kind = "timeout" if "Timeout" in type(exc).__name__ else "failed"
-        detail = f"{type(exc).__name__}: {exc}"
+        detail = f"{type(exc).__name__}: {str(exc)[:300]} at {tab.url}"
         boxes = tab.locator('[data-testid="stException"]')
         if await boxes.count():   # the expected element never came because the page raised
             kind, detail = "exception", await boxes.first.inner_text()
@@ -145,6 +184,8 @@ async def open_app(tab, url: str, timeout_ms: float) -> None:
     await tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
     if await tab.get_by_text("Page not found").count():
         await tab.keyboard.press("Escape")
+    if await tab.locator('[data-testid="stException"]').count():
+        raise RuntimeError("the home page shows an exception box")
 
 
 async def nav(tab, label: str):
@@ -172,11 +213,17 @@ def choose(rng, options: list, session_last: dict, key: str, default=None):
     return value
 
 
+def url_param_is(name: str, value: str | None) -> str:
+    """JS: the page URL's query parameter `name` equals `value` (null: absent)."""
+    return f"new URLSearchParams(location.search).get({json.dumps(name)}) === {json.dumps(value)}"
+
+
 async def catalog_round(rec, session, tab, rng, timeout_ms, last) -> None:
     counted = tab.get_by_text("matching techniques")
-    if not await timed(rec, session, tab, "catalog", "open page", lambda: nav(tab, "Catalog"), counted, timeout_ms):
+    if not await timed(rec, session, tab, "catalog", "open page", lambda: nav(tab, "Catalog"), counted, timeout_ms,
+                       "location.pathname.endsWith('/catalog')"):
         return
-    query, name = choose(rng, SEARCHES, last, "search")
+    query, name, technique_id = choose(rng, SEARCHES, last, "search")
 
     async def search():
         box = tab.locator(".st-key-cat_query input")
@@ -184,17 +231,21 @@ async def catalog_round(rec, session, tab, rng, timeout_ms, last) -> None:
         await box.press("Enter")
 
     toggle = tab.locator(".st-key-cat_oss label").first
-    steps = [("search", search, counted), ("filter", toggle.click, counted), ("filter", toggle.click, counted),
-             ("open technique", lambda: pick(tab, "cat_technique", name), tab.get_by_role("heading", name="Citation"))]
-    for action, act, expect in steps:   # a failed step leaves the page in an unknown state: end the round
-        if not await timed(rec, session, tab, "catalog", action, act, expect, timeout_ms):
+    oss_on = await tab.locator(".st-key-cat_oss input").first.is_checked()
+    steps = [("search", search, counted, url_param_is("q", query)),
+             ("filter", toggle.click, counted, url_param_is("open_source", None if oss_on else "1")),
+             ("filter", toggle.click, counted, url_param_is("open_source", "1" if oss_on else None)),
+             ("open technique", lambda: pick(tab, "cat_technique", name),
+              tab.get_by_role("heading", name="Citation"), url_param_is("id", technique_id))]
+    for action, act, expect, done_js in steps:   # a failed step leaves the page in an unknown state: end the round
+        if not await timed(rec, session, tab, "catalog", action, act, expect, timeout_ms, done_js):
             return
 
 
 async def recommender_round(rec, session, tab, rng, timeout_ms, last) -> None:
     card = tab.get_by_text("Recommended stack")
     if not await timed(rec, session, tab, "recommender", "open page", lambda: nav(tab, "Recommender"), card,
-                       timeout_ms):
+                       timeout_ms, "location.pathname.endsWith('/recommender')"):
         return
     batch = choose(rng, [1, 4, 16, 64], last, "batch", default=1)
     prompt_len = choose(rng, [256, 1024, 4096], last, "prompt_len", default=512)
@@ -235,12 +286,15 @@ async def live_session(rec, browser, url, deadline, timeout_ms, state) -> None:
         await nav(tab, "Live demo")
         await tab.get_by_role("heading", name="Live demo").first.wait_for(timeout=timeout_ms)
         await tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+        if await tab.locator('[data-testid="stException"]').count():
+            rec.error(-1, "live_demo", "open page", "exception",
+                      await tab.locator('[data-testid="stException"]').first.inner_text())
         state["ready"].set()
         while time.monotonic() < deadline:
-            before = await tab.evaluate("window.__runsStarted")
+            before = await tab.evaluate(COUNTERS)
             start = time.perf_counter()
             state["running"] = True
-            await tab.locator(".st-key-quant_run button").click()
+            await tab.locator(".st-key-quant_run button").click(timeout=timeout_ms)
             await wait_for_run(tab, before, tab.get_by_text("Quantization: done"), 10 * timeout_ms)
             state["running"] = False
             rec.live_runs.append(time.perf_counter() - start)
@@ -270,6 +324,7 @@ async def drive(url: str, args, server_pid: int) -> dict:
             live_task = asyncio.create_task(live_session(rec, browser, url, live_deadline, timeout_ms, state))
             await asyncio.wait_for(state["ready"].wait(), timeout=args.timeout_s * 4)
         start = time.monotonic()
+        cpu_start = cpu_seconds(server_pid)
         deadline = start + args.duration_s
         users = [asyncio.create_task(user_session(rec, browser, url, i, deadline, timeout_ms))
                  for i in range(args.sessions)]
@@ -281,6 +336,7 @@ async def drive(url: str, args, server_pid: int) -> dict:
             last = now
             memory.append(rss_mib(server_pid))
         wall_s = time.monotonic() - start
+        server_cpu_s = cpu_seconds(server_pid) - cpu_start
         if live_task is not None:
             live_task.cancel()
             await asyncio.gather(live_task, return_exceptions=True)
@@ -304,6 +360,8 @@ async def drive(url: str, args, server_pid: int) -> dict:
         "server_rss_mib_peak": round(max(memory), 1) if memory else None,
         "server_rss_mib_end": round(memory[-1], 1) if memory else None,
         "cpu_count": os.cpu_count(),
+        # share of the machine's CPU the app server used; the rest went to the browsers (and the OS)
+        "server_cpu_share": round(server_cpu_s / (wall_s * (os.cpu_count() or 1)), 2),
     }
 
 
