@@ -300,3 +300,37 @@ def test_escape_markdown_leaves_nothing_active(text):
     escaped = escape_markdown(text)
     assert inert(escaped) and "\n" not in escaped
     assert re.sub(r"\\(.)", r"\1", escaped) == " ".join(text.split())
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(weights=st.one_of(st.sampled_from(["fp16", "int8", "int4", "nf4", "gptq-4bit"]), st.text(max_size=8),
+                         st.none(), st.integers()),
+       kv=st.one_of(st.sampled_from(["fp16", "fp8", "int8"]), st.text(max_size=8), st.none()),
+       engine=st.one_of(st.sampled_from(["hf", "vllm", "llama.cpp"]), st.text(max_size=8)),
+       batch=raw_numbers, prompt_len=raw_numbers, gen_len=raw_numbers, num_gpus=raw_numbers)
+def test_estimate_inference_raises_value_error_only(weights, kv, engine, batch, prompt_len, gen_len, num_gpus):
+    from recommender import InferenceConfig, estimate_inference
+
+    cfg = InferenceConfig(weights=weights, kv=kv, engine=engine, batch=batch, prompt_len=prompt_len,
+                          gen_len=gen_len, num_gpus=num_gpus)
+    try:
+        est = estimate_inference(resolve_model("llama-2-7b"), GPU.from_name("a100-80gb"), cfg)
+    except ValueError as exc:
+        assert str(exc) and len(str(exc)) < 400
+        return
+    assert est.to_dict()["memory_gib"] > 0
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(gpu_id=st.one_of(st.sampled_from(["a100-80gb", "t4"]), st.text(max_size=10)), target=raw_numbers,
+       draft=raw_numbers, acceptance=raw_numbers, draft_len=raw_numbers)
+def test_speculative_projection_raises_value_error_only(gpu_id, target, draft, acceptance, draft_len):
+    """The live demo passes measured values here (an acceptance rate can be NaN after zero drafted tokens)."""
+    from recommender.api import project_speculative_speedup
+
+    try:
+        out = project_speculative_speedup(gpu_id, target, draft, acceptance, draft_len)
+    except ValueError as exc:
+        assert str(exc) and len(str(exc)) < 400
+        return
+    assert math.isfinite(out["speedup"]) and out["speedup"] > 0
