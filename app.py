@@ -1,5 +1,6 @@
 """Efficient-LLM Explorer: the router. Page config, the shared sidebar and the navigation; nothing else."""
 
+import pandas  # noqa: F401  (imported whole before any page: concurrent first sessions saw it half-imported)
 import streamlit as st
 
 st.set_page_config(page_title="Efficient-LLM Explorer", page_icon="⚡", layout="wide")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -26,6 +27,9 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_NAME = "smollm2-135m-instruct-fp16"
 COMPLETE_MARKER = "CONVERSION_COMPLETE"
 DEVICES = ("auto", "cpu", "cuda")
+ALLOWED_DIRS_ENV = "ELLM_ALLOWED_MODEL_DIRS"
+# A Hugging Face repo id: "name" or "owner/name", letters, digits, '-', '_' and '.' only.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 
 @dataclass
@@ -57,6 +61,27 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("efficient-llm-explorer"))
+
+
+def allowed_model_dirs() -> list[Path]:
+    """Directories a typed local model path may live in: env ELLM_ALLOWED_MODEL_DIRS (os.pathsep-separated),
+    else the model cache and the working directory."""
+    raw = os.environ.get(ALLOWED_DIRS_ENV, "")
+    dirs = [Path(p) for p in raw.split(os.pathsep) if p.strip()] or [cache_dir(), Path.cwd()]
+    return [d.expanduser().resolve() for d in dirs]
+
+
+def check_local_model_path(path: Path) -> Path:
+    """Refuse a local model directory outside the operator's allow-list (symlinks and '..' resolved first)."""
+    resolved, allowed = path.expanduser().resolve(), allowed_model_dirs()
+    if not any(resolved.is_relative_to(d) for d in allowed):
+        raise ModelLoadError(
+            f"The local model path {str(path)!r} is outside the allowed directories "
+            f"({', '.join(map(str, allowed))}); ask the operator to add its directory to {ALLOWED_DIRS_ENV}"
+        )
+    if not resolved.is_dir():
+        raise ModelLoadError(f"The local model path {str(path)!r} is not a directory saved with save_pretrained")
+    return resolved
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -220,11 +245,19 @@ def load_model(model_id: str | None = None, device: str = "auto", progress: Prog
         model, tok = _from_pretrained(path, device, local_only=True)
     else:
         local = Path(model_id).expanduser()
-        if model_id.startswith(("/", ".", "~")) and not local.exists():
+        looks_local = model_id.startswith(("/", ".", "~")) or local.exists()
+        if looks_local and not local.exists():
             raise ModelLoadError(f"The local model path {model_id!r} does not exist; give a directory saved with "
                                  "save_pretrained or a Hugging Face id such as HuggingFaceTB/SmolLM2-360M-Instruct")
+        if looks_local:
+            source: str | Path = check_local_model_path(local)
+        elif _HUB_ID.match(model_id) and ".." not in model_id:
+            source = model_id
+        else:
+            raise ModelLoadError(f"{model_id!r} is neither a Hugging Face id (owner/name) nor an existing local "
+                                 "directory")
         progress(0.1, f"Loading {model_id}")
-        model, tok = _from_pretrained(local if local.exists() else model_id, device, local_only=False)
+        model, tok = _from_pretrained(source, device, local_only=False)
     progress(1.0, "Model ready")
     return LoadedModel(
         model=model,

@@ -162,8 +162,10 @@ def _allow_list_implemented() -> bool:
     return any("ELLM_ALLOWED_MODEL_DIRS" in p.read_text(encoding="utf-8") for p in (ROOT / "live_demo").glob("*.py"))
 
 
-@pytest.mark.skipif(not _allow_list_implemented(),
-                    reason="live_demo has no ELLM_ALLOWED_MODEL_DIRS allow-list yet (issue 6; see docs/RELIABILITY.md)")
+def test_allow_list_is_implemented():
+    assert _allow_list_implemented()
+
+
 def test_local_model_path_outside_the_allowed_dirs_is_refused(tmp_path, monkeypatch):
     from live_demo.models import load_model
 
@@ -176,6 +178,16 @@ def test_local_model_path_outside_the_allowed_dirs_is_refused(tmp_path, monkeypa
         with pytest.raises(ValueError) as err:
             load_model(path, "cpu")
         assert "ELLM_ALLOWED_MODEL_DIRS" in str(err.value)
+
+
+def test_model_id_that_is_neither_hub_id_nor_directory_is_refused(monkeypatch, tmp_path):
+    from live_demo.errors import ModelLoadError
+    from live_demo.models import load_model
+
+    monkeypatch.chdir(tmp_path)
+    for bad in ("owner/name/extra", "a b", "https://evil.example/model", "owner/..name/../x"):
+        with pytest.raises(ModelLoadError, match="neither a Hugging Face id"):
+            load_model(bad, "cpu")
 
 
 def test_deployment_env_names_are_documented():
