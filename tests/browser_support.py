@@ -100,10 +100,19 @@ def assert_no_exception(tab) -> None:
     assert "Traceback (most recent call last)" not in tab.content()
 
 
+_SCRIPT_DONE = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && document.querySelectorAll('[data-testid="stSkeleton"], [data-stale="true"]').length === 0;
+}"""
+
+
 def wait_for_app_idle(tab, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (its status widget disappears)."""
+    """Wait until Streamlit has finished the script run and no placeholder or stale element is left."""
     tab.wait_for_load_state("networkidle")
     tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
+    tab.wait_for_function(_SCRIPT_DONE, timeout=timeout_ms)
+    tab.wait_for_timeout(300)  # let plotly finish drawing before a screenshot
 
 
 def screenshot(tab, name: str) -> Path:

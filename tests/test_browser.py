@@ -40,4 +40,5 @@ def test_catalog_search_and_open_technique(app_url, page):
     wait_for_app_idle(page)
     assert_no_exception(page)
     assert "Frantar" in page.content()
+    page.get_by_role("heading", name="GPTQ").first.scroll_into_view_if_needed()
     screenshot(page, "catalog_technique")
