@@ -109,7 +109,8 @@ def comparison_frame(techniques: list[Technique]) -> pd.DataFrame:
         "summary": [t.summary for t in techniques],
         "paper": [t.reference.title for t in techniques],
     }
-    return pd.DataFrame(rows, index=[t.name for t in techniques]).T
+    # all text, so the transposed frame has one dtype per column and converts to Arrow without fix-ups
+    return pd.DataFrame(rows, index=[t.name for t in techniques]).astype(str).T
 
 
 def pretraining_costs_frame(catalog: Catalog) -> pd.DataFrame:

@@ -7,6 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property and fuzz tests draw the same examples on every run, so CI cannot fail on a lucky draw that a
+# developer never saw; set HYPOTHESIS_PROFILE=explore to draw fresh examples locally.
+settings.register_profile("deterministic", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SURVEY = ROOT.parent / "shared" / "seed" / "efficient_llms_survey.txt"

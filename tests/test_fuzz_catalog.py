@@ -46,6 +46,12 @@ def count_line(at) -> str:
 
 
 def assert_normal_search_works(at) -> None:
+    """After whatever came before, clearing the filters and searching still finds GPTQ first."""
+    for key in ("cat_areas", "cat_categories", "cat_stages", "cat_acts", "cat_costs"):
+        at.multiselect(key=key).set_value([])
+    at.toggle(key="cat_oss").set_value(False)
+    years = sorted({t.year for t in load_catalog().techniques})
+    at.slider(key="cat_years").set_value((years[0], years[-1]))
     at.text_input(key="cat_query").set_value("gptq").run()
     assert_clean(at)
     assert at.dataframe and at.dataframe[0].value.iloc[0]["name"] == "GPTQ"
