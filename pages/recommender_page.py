@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from recommender import RecommenderInputError, views
+from recommender.calibration import history_measurements, refresh_calibrator
 from recommender.export import all_exports
 from recommender.hardware import GPU, gpu_presets
 from recommender.models import MAX_CONFIG_BYTES, check_config_size, model_presets, resolve_model
@@ -121,3 +122,8 @@ with st.expander("How accurate is this? (calibration report)"):
                         f"{r['calibrated_loso']['median_abs_pct_error']}% over {r['roofline']['n']} rows.")
     st.markdown(f"**memory**: median abs error {report['memory']['analytic']['median_abs_pct_error']}% "
                 f"({report['memory']['analytic']['n']} rows). Method notes: docs/recommender.md.")
+    local_rows = len(history_measurements())
+    if st.button(f"Refit with the live demo's runs on this machine ({local_rows} usable)", key="refit"):
+        refresh_calibrator()
+        cached_report.clear()
+        st.rerun()

@@ -66,3 +66,18 @@ def test_zero_gpu_memory_shows_error(app):
     app.number_input(key="gpu_mem").set_value(0.0).run()
     assert not app.exception
     assert app.error
+
+
+def test_refit_button_refits_with_history(tmp_path, monkeypatch):
+    """The calibration expander offers a refit that reads the live demo's run history."""
+    from recommender import calibration
+
+    monkeypatch.setenv("ELLM_HISTORY_DB", str(tmp_path / "history.sqlite"))
+    calls = []
+    real = calibration.fit_calibrator
+    monkeypatch.setattr(calibration, "fit_calibrator", lambda rows: calls.append(len(rows)) or real(rows))
+    at = AppTest.from_file(str(PAGE), default_timeout=120).run()
+    assert not at.exception
+    at.button(key="refit").click().run()
+    assert not at.exception
+    assert calls, "the refit button did not refit the calibration"
