@@ -18,6 +18,12 @@ from live_demo.decoding import eos_ids, oom_guard, plain_decode, synchronize
 from live_demo.errors import RunCancelled
 
 PLACEHOLDER = "@@CONTEXT@@"
+SPLITS = ("all", "dev", "held-out")
+
+
+def qa_split(item_id: str) -> str:
+    """Fixed tuning split: odd-numbered items (q01, q03, ...) are "dev", even-numbered ones "held-out"."""
+    return "dev" if int(re.sub(r"\D", "", item_id)) % 2 else "held-out"
 
 
 def prompt_parts(tokenizer, instruction: str, question: str) -> tuple[list[int], list[int]]:
@@ -67,14 +73,17 @@ def token_f1(prediction: str, reference: str) -> float:
 
 def evaluate(model, tokenizer, methods: list[str], ratio: float = 2.0, limit: int | None = None,
              generate: bool = False, max_answer_tokens: int = 12, peer=None,
-             stop_event: threading.Event | None = None, progress=None) -> dict:
+             stop_event: threading.Event | None = None, progress=None, split: str = "all") -> dict:
     """Per method: achieved ratio, quality_kept, compression seconds, prefill seconds saved (and F1 if generate).
 
     `methods` are CompressionSettings presets ("ours", "lingua", "selective-word", "random", ...) or "llmlingua"
-    (needs `peer`, an LLMLinguaPeer).
+    (needs `peer`, an LLMLinguaPeer). `split` restricts the items to the dev or held-out half (see qa_split).
     """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     qa = load_qa_set()
-    items = qa["items"][:limit] if limit else qa["items"]
+    items = [i for i in qa["items"] if split == "all" or qa_split(i["id"]) == split]
+    items = items[:limit] if limit else items
     instruction = qa["instruction"]
     stops = eos_ids(tokenizer, model)
     totals = {m: {"quality": 0.0, "full_quality": 0.0, "seconds": 0.0, "orig": 0, "comp": 0,

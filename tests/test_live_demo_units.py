@@ -122,6 +122,28 @@ def test_compression_hits_the_ratio_and_keeps_order(tiny_lm, method):
     assert res.other_tokens > 0
 
 
+def test_question_aware_keeps_whole_sentences_and_protects_numbers(tiny_lm):
+    from live_demo.compression import _protected, _sentence_spans
+
+    qa = load_qa_set()
+    for item in qa["items"][:3]:
+        res = compress(tiny_lm.model, tiny_lm.tokenizer, item["context"], item["question"], qa["instruction"],
+                       CompressionSettings.from_name("ours", 2.0))
+        spans = _sentence_spans(res.pieces)
+        assert any(all(res.keep[s:e]) for s, e in spans)  # at least the top-ranked sentence survives intact
+        assert sum(res.keep) == len(res.kept_ids)
+    assert _protected(" 4,310") and _protected(" Edwin") and not _protected(" the")
+
+
+def test_qa_split_is_a_fixed_even_partition():
+    from live_demo.qa_eval import qa_split
+
+    ids = [i["id"] for i in load_qa_set()["items"]]
+    dev = [i for i in ids if qa_split(i) == "dev"]
+    assert qa_split("q01") == "dev" and qa_split("q02") == "held-out"
+    assert len(dev) == len(ids) // 2
+
+
 def test_compression_ratio_one_keeps_everything(tiny_lm):
     res = compress(tiny_lm.model, tiny_lm.tokenizer, "one two three four five six.", "what?", "",
                    CompressionSettings(1.0, "lingua"))
