@@ -36,6 +36,13 @@ def eval_ids(tokenizer, max_tokens: int = 512) -> list[int]:
     return tokenizer.encode(eval_text(), add_special_tokens=False)[:max_tokens]
 
 
+def calibration_ids(tokenizer) -> list[list[int]]:
+    """Token ids of the 24 QA contexts: int8-dynamic-outlier's calibration text, disjoint from the eval text."""
+    from live_demo.compression import load_qa_set
+
+    return [tokenizer.encode(item["context"], add_special_tokens=False) for item in load_qa_set()["items"]]
+
+
 # ---------------------------------------------------------------- quantization
 
 def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tokens: int = 32,
@@ -65,7 +72,7 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
     results = {}
     for n, method in enumerate(methods):
         note((n + 1) / (len(methods) + 1), f"Quantizing a copy: {method}")
-        qmodel = quantize_copy(lm.model, method)
+        qmodel = quantize_copy(lm.model, method, calibration_ids(lm.tokenizer))
         metrics = measure_model(qmodel, lm.tokenizer, ids, prompt_ids, max_new_tokens, stop_event, repeats)
         metrics["per_layer_error"] = per_layer_error(lm.model, qmodel)
         metrics["perplexity_change"] = metrics["perplexity"] / baseline["perplexity"] - 1

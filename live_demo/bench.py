@@ -127,8 +127,9 @@ def goals(result: dict) -> dict:
     q, c, s = result.get("quantization"), result.get("compression"), result.get("speculative")
     out = {}
     if q:
-        dyn = q["methods"].get("int8-dynamic-mixed") or q["methods"].get("int8-dynamic")
-        dyn_all = q["methods"].get("int8-dynamic")
+        methods = q["methods"]
+        dyn = methods.get("int8-dynamic-outlier") or methods.get("int8-dynamic-mixed") or methods.get("int8-dynamic")
+        dyn_all = methods.get("int8-dynamic")
         out["int8_dynamic_1.4x_and_ppl_within_3pct"] = bool(dyn and dyn["speedup_vs_baseline"] >= 1.4
                                                             and dyn["perplexity_change"] <= 0.03)
         out["int8_dynamic_best_speedup"] = dyn_all["speedup_vs_baseline"] if dyn_all else None
