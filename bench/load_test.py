@@ -22,22 +22,19 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-# the same flags as tests/browser_support.py
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+# The browser flags, port picking and health polling are the browser tests' own.
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
+
 # Count script runs in the page, two ways. (1) The app root's data-test-script-state: a page switch re-mounts the
 # root (a new node, not an attribute change), so it is re-read on every DOM change and on a 20 ms timer.
 # (2) Streamlit's websocket: every ForwardMsg whose top-level field 6 (script_finished, see ForwardMsg.proto)
@@ -91,11 +88,6 @@ def percentile(values: list[float], q: float) -> float | None:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 1)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mib(pid: int) -> float:
@@ -364,19 +356,6 @@ async def drive(url: str, args, server_pid: int) -> dict:
         "server_cpu_share": round(server_cpu_s / (wall_s * (os.cpu_count() or 1)), 2),
     }
 
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"the app at {url} was not healthy within {timeout_s} s")
 
 
 def parse_args(argv=None):

@@ -22,13 +22,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90.0) -> None:
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90.0) -> None:
+    """Poll Streamlit's health endpoint until it answers ok (shared with bench/load_test.py)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -45,7 +46,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90.0) 
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """Start `streamlit run app.py` on a free port and stop it cleanly after the session."""
-    port = _free_port()
+    port = free_port()
     data = tmp_path_factory.mktemp("app-data")
     env = {
         **os.environ,
@@ -61,7 +62,7 @@ def app_url(tmp_path_factory):
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process)
+        wait_healthy(url, process)
         yield url
     finally:
         process.terminate()
