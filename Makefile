@@ -40,8 +40,11 @@ test: setup-dev browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# The fast benchmarks plus the quick live-demo bench; results are recorded in docs/BENCHMARKS.md.
 bench: setup-dev
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_catalog_search.py
+	$(BIN)/python bench/bench_recommender.py
+	$(BIN)/python -m live_demo bench --json --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
