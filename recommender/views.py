@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import string
-
 import plotly.graph_objects as go
+
+from catalog.views import escape_markdown  # noqa: F401  (one escaper for every page's user text)
 
 from .techniques import techniques
 
-_MARKDOWN_PUNCTUATION = frozenset(string.punctuation)
 MEMORY_COLORS = {"weights": "#4C78A8", "kv_cache": "#F58518", "activations": "#54A24B", "runtime": "#B279A2",
                  "gradients": "#E45756", "optimizer": "#72B7B2"}
 
@@ -102,11 +101,3 @@ def compare_rows(a: dict, b: dict) -> list[dict]:
     return [{"": name, "A": str(f(a)), "B": str(f(b))} for name, f in keys]
 
 
-def escape_markdown(text: str) -> str:
-    """User text made inert for st.markdown/st.error/st.warning: one line, every ASCII punctuation mark escaped.
-
-    CommonMark lets a backslash escape any ASCII punctuation, so no link, emphasis, heading, list, HTML tag,
-    LaTeX ($) or Streamlit colour/emoji directive (:red[...]) in the text survives; it shows as typed.
-    """
-    flat = " ".join(str(text).split())
-    return "".join("\\" + c if c in _MARKDOWN_PUNCTUATION else c for c in flat)

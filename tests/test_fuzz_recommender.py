@@ -21,7 +21,6 @@ from recommender import GPU, ModelSpec, PlanRequest, RecommenderInputError
 from recommender.errors import check_number
 from recommender.models import MAX_CONFIG_BYTES, model_from_hf_config, resolve_model
 from recommender.planner import QUALITY_LEVELS
-from recommender.views import escape_markdown
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "recommender_page.py")
 FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
@@ -293,13 +292,6 @@ def test_plan_request_validation_raises_value_error_only(num_gpus, batch, prompt
     with pytest.raises(RecommenderInputError):
         req.validated()   # the text quality/workload are never valid ids, so something always fails
 
-
-@settings(max_examples=100, deadline=None, database=None)
-@given(text=st.text())
-def test_escape_markdown_leaves_nothing_active(text):
-    escaped = escape_markdown(text)
-    assert inert(escaped) and "\n" not in escaped
-    assert re.sub(r"\\(.)", r"\1", escaped) == " ".join(text.split())
 
 
 @settings(max_examples=150, deadline=None, database=None)
