@@ -18,15 +18,16 @@ catalog = load_catalog()
 years = sorted({t.year for t in catalog.techniques}) or [2020, 2024]
 if "cat_init" not in st.session_state:  # restore a shared view from the URL, once per session
     state = ViewState.from_query_params({k: st.query_params.get_all(k) for k in st.query_params})
+    known = set(catalog.technique_ids())
     st.session_state.update(
         cat_init=True, cat_query=state.query, cat_areas=state.areas, cat_stages=state.stages,
-        cat_acts=state.acts_on, cat_costs=state.costs, cat_oss=state.open_source, cat_compare=[],
+        cat_acts=state.acts_on, cat_costs=state.costs, cat_oss=state.open_source,
+        cat_compare=[i for i in state.compare if i in known],
         cat_categories=[c for c in state.categories if c in {t.category for t in catalog.techniques}],
         cat_years=state.year_range_within(years[0], years[-1]),
-        cat_technique=state.technique if state.technique in catalog.technique_ids() else None,
+        cat_technique=state.technique if state.technique in known else None,
     )
-    st.session_state.cat_compare = [i for i in state.compare if i in catalog.technique_ids()]
-    if state.technique and state.technique not in catalog.technique_ids():
+    if state.technique and state.technique not in known:
         st.session_state.cat_bad_id = state.technique
 if "cat_years" not in st.session_state:  # Streamlit drops widget state on leaving the page: keep it a range
     st.session_state.cat_years = (years[0], years[-1])
@@ -49,8 +50,7 @@ with st.expander("Filters", expanded=True):
     year_range = c3.slider("Year", years[0], years[-1], key="cat_years") if years[0] < years[-1] else None
     open_source = c3.toggle("Has an open-source implementation", key="cat_oss")
 
-hits = search_index().search(query) if query.strip() else [None]
-ranked = [h.technique for h in hits if h] if query.strip() else list(catalog.techniques)
+ranked = [h.technique for h in search_index().search(query)] if query.strip() else list(catalog.techniques)
 results = filter_techniques(ranked, areas=areas, categories=categories, stages=stages, acts_on=acts_on,
                             adoption_costs=costs, year_range=year_range, open_source_only=open_source)
 view = ViewState(query=query, areas=areas, categories=categories, stages=stages, acts_on=acts_on, costs=costs,
