@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from live_demo.decoding import MAX_NEW_TOKENS, chat_prompt_ids, check_new_tokens, eos_ids, plain_decode
+from live_demo.errors import RunCancelled
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 QUANT_PROMPT = "Explain in two sentences why the sky is blue."
@@ -47,8 +48,12 @@ def calibration_ids(tokenizer) -> list[list[int]]:
 
 def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tokens: int = 32,
                      prompt: str = QUANT_PROMPT, stop_event: threading.Event | None = None,
-                     progress=None, repeats: int = 1) -> dict:
-    """Baseline plus each method: bytes, per-layer error, perplexity, decode tokens/s and the greedy answer."""
+                     progress=None, repeats: int = 1, keep_going: bool = False) -> dict:
+    """Baseline plus each method: bytes, per-layer error, perplexity, decode tokens/s and the greedy answer.
+
+    keep_going=True (the benchmark) records a method that fails on this machine as {"error": ...} and goes on
+    with the next one; the page leaves it False so the user sees the failure for the method they picked.
+    """
     from live_demo.quantization import (
         QuantMethod,
         measure_model,
@@ -72,8 +77,14 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
     results = {}
     for n, method in enumerate(methods):
         note((n + 1) / (len(methods) + 1), f"Quantizing a copy: {method}")
-        qmodel = quantize_copy(lm.model, method, calibration_ids(lm.tokenizer))
-        metrics = measure_model(qmodel, lm.tokenizer, ids, prompt_ids, max_new_tokens, stop_event, repeats)
+        try:
+            qmodel = quantize_copy(lm.model, method, calibration_ids(lm.tokenizer))
+            metrics = measure_model(qmodel, lm.tokenizer, ids, prompt_ids, max_new_tokens, stop_event, repeats)
+        except (RuntimeError, ValueError, ImportError, NotImplementedError, TypeError, AttributeError) as exc:
+            if not keep_going or isinstance(exc, RunCancelled):
+                raise
+            results[method] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
         metrics["per_layer_error"] = per_layer_error(lm.model, qmodel)
         metrics["perplexity_change"] = metrics["perplexity"] / baseline["perplexity"] - 1
         metrics["speedup_vs_baseline"] = metrics["decode_tokens_per_s"] / baseline["decode_tokens_per_s"]

@@ -16,6 +16,10 @@ from live_demo.api import (
     short_dtype,
 )
 
+# What a section or method may raise on a machine whose libraries or kernels differ from the developer's; the
+# benchmark records these and goes on, so one failing path does not lose every other figure of a (GPU) run.
+BENCH_ERRORS = (RuntimeError, ValueError, ImportError, NotImplementedError, TypeError, AttributeError, KeyError)
+
 
 @dataclass(frozen=True)
 class BenchConfig:
@@ -52,9 +56,11 @@ def quant_methods(device: str) -> list[str]:
 
 def bench_quantization(lm, cfg: BenchConfig, progress) -> dict:
     res = run_quantization(lm, quant_methods(lm.device), cfg.eval_tokens, cfg.quant_new_tokens, progress=progress,
-                           repeats=cfg.repeats)
+                           repeats=cfg.repeats, keep_going=True)
 
     def row(m: dict) -> dict:
+        if "error" in m:
+            return {"error": m["error"]}
         keep = ("weight_bytes", "linear_weight_bytes", "perplexity", "decode_tokens_per_s", "perplexity_change",
                 "speedup_vs_baseline", "linear_bytes_vs_fp16")
         out = {k: m[k] for k in keep if k in m}
@@ -71,12 +77,21 @@ def bench_quantization(lm, cfg: BenchConfig, progress) -> dict:
 
 
 def bench_compression(lm, cfg: BenchConfig, progress) -> dict:
-    res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress)
+    peer_error = None
+    try:
+        res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress)
+    except BENCH_ERRORS as exc:  # most likely the llmlingua peer on an unfamiliar stack: measure ours without it
+        peer_error = f"{type(exc).__name__}: {exc}"
+        res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress,
+                                   with_llmlingua=False)
     keys = ("ratio", "quality_kept", "seconds", "prefill_seconds_full", "prefill_seconds_compressed", "items",
             "answer_prob_full", "answer_prob_compressed", "f1_full", "f1_compressed", "f1_kept")
     rows = {m: {k: r[k] for k in keys if k in r} for m, r in res["methods"].items()}
-    return {"target_ratio": 2.0, "ours": rows.pop("ours"), "random": rows.pop("random"),
-            "llmlingua": rows.pop("llmlingua", None), "other_methods": rows}
+    out = {"target_ratio": 2.0, "ours": rows.pop("ours"), "random": rows.pop("random"),
+           "llmlingua": rows.pop("llmlingua", None), "other_methods": rows}
+    if peer_error:
+        out["llmlingua_error"] = peer_error
+    return out
 
 
 def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
@@ -89,20 +104,26 @@ def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
         plain_decode(lm.model, ids, 2)
         plain[name] = max(plain_decode(lm.model, ids, cfg.spec_new_tokens).tokens_per_s for _ in range(cfg.repeats))
         hf_plain[name] = max(hf_generate(lm.model, ids, cfg.spec_new_tokens).tokens_per_s for _ in range(cfg.repeats))
+    failed = {}
     for d in cfg.drafters:
         per_prompt = {}
         for name in cfg.spec_prompts:
             progress(0.0, f"speculative: {d} on {name}")
             k = cfg.lookup_len if d == "prompt-lookup" else cfg.draft_len
-            r = run_speculative(lm, SPEC_PROMPTS[name], d, draft_len=k, max_new_tokens=cfg.spec_new_tokens,
-                                repeats=cfg.repeats)
+            try:
+                r = run_speculative(lm, SPEC_PROMPTS[name], d, draft_len=k, max_new_tokens=cfg.spec_new_tokens,
+                                    repeats=cfg.repeats)
+            except BENCH_ERRORS as exc:  # one drafter failing on this machine must not lose the others' figures
+                failed[d] = f"{type(exc).__name__}: {exc}"
+                break
             per_prompt[name] = {**{k2: r["stats"][k2] for k2 in ("acceptance_rate", "mean_accepted_len",
                                                                  "target_calls_per_token", "tokens_per_s",
                                                                  "new_tokens")},
                                 "identical_to_greedy": r["identical_to_greedy"],
                                 "plain_tokens_per_s": r["plain_tokens_per_s"],
                                 "transformers_assisted_tokens_per_s": r["transformers_assisted_tokens_per_s"]}
-        drafters[d] = _aggregate(per_prompt)
+        if d not in failed:
+            drafters[d] = _aggregate(per_prompt)
     sampling = run_speculative(lm, SPEC_PROMPTS["chat"], "int8-self", draft_len=cfg.draft_len,
                                max_new_tokens=cfg.spec_new_tokens, temperature=0.8)
     return {"plain_tokens_per_s": plain, "transformers_plain_tokens_per_s": hf_plain, "drafters": drafters,
@@ -110,7 +131,7 @@ def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
                                            for p in d["per_prompt"].values()),
             "sampling_int8_self_t0.8": {k: sampling["stats"][k] for k in ("acceptance_rate", "mean_accepted_len",
                                                                          "target_calls_per_token", "tokens_per_s")},
-            "copy_heavy_prompts": list(COPY_HEAVY)}
+            "copy_heavy_prompts": list(COPY_HEAVY), "failed_drafters": failed}
 
 
 def _aggregate(per_prompt: dict) -> dict:
@@ -127,13 +148,13 @@ def goals(result: dict) -> dict:
     q, c, s = result.get("quantization"), result.get("compression"), result.get("speculative")
     out = {}
     if q:
-        methods = q["methods"]
+        methods = {k: v for k, v in q["methods"].items() if "error" not in v}
         dyn = methods.get("int8-dynamic-outlier") or methods.get("int8-dynamic-mixed") or methods.get("int8-dynamic")
         dyn_all = methods.get("int8-dynamic")
         out["int8_dynamic_1.4x_and_ppl_within_3pct"] = bool(dyn and dyn["speedup_vs_baseline"] >= 1.4
                                                             and dyn["perplexity_change"] <= 0.03)
         out["int8_dynamic_best_speedup"] = dyn_all["speedup_vs_baseline"] if dyn_all else None
-        int4 = q["methods"].get("int4-g32")
+        int4 = methods.get("int4-g32")
         out["int4_linear_bytes_at_most_30pct_of_fp16"] = bool(int4 and int4["linear_bytes_vs_fp16"] <= 0.30)
     if c:
         ours = c["ours"]
@@ -167,13 +188,21 @@ def run_bench(device: str = "auto", quick: bool = False, model_id: str | None = 
     lm = load_model(model_id, device=device, progress=note)
     result = {"model": model_summary(lm), "preset": "quick" if quick else "full",
               "torch": torch.__version__, "python": platform.python_version()}
-    result["quantization"] = bench_quantization(lm, cfg, note)
-    raw = result["quantization"].pop("_raw")
-    result["compression"] = bench_compression(lm, cfg, note)
-    result["speculative"] = bench_speculative(lm, cfg, note)
+    errors = {}
+    raw = None
+    for section, fn in (("quantization", bench_quantization), ("compression", bench_compression),
+                        ("speculative", bench_speculative)):
+        try:
+            result[section] = fn(lm, cfg, note)
+        except BENCH_ERRORS as exc:
+            errors[section] = f"{type(exc).__name__}: {exc}"
+    if "quantization" in result:
+        raw = result["quantization"].pop("_raw")
+    if errors:
+        result["errors"] = errors
     result["goals"] = goals(result)
     result["seconds"] = time.perf_counter() - start
-    if record:
+    if record and not errors:
         result["history_ids"] = _record(lm, raw, result)
     return result
 
@@ -187,7 +216,7 @@ def _record(lm, raw: dict, result: dict) -> list[int] | str:
         common = {"model_id": lm.model_id, "device": lm.device, "device_name": lm.device_name, "dtype": lm.dtype}
         ids.append(history.record("quantization", **common, settings={"method": short_dtype(lm.dtype),
                                   "source": "bench"}, metrics=history_metrics_quant(raw, "baseline")))
-        for method in raw["methods"]:
+        for method in (m for m, r in raw["methods"].items() if "error" not in r):
             ids.append(history.record("quantization", **common, settings={"method": method, "source": "bench"},
                                       metrics=history_metrics_quant(raw, method)))
         ids.append(history.record("compression", **common, settings={"ratio": 2.0, "source": "bench"},

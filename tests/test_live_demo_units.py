@@ -329,3 +329,15 @@ def test_perplexity_is_finite(tiny_lm):
 
     ppl = perplexity(tiny_lm.model, eval_ids(tiny_lm.tokenizer, 64))
     assert math.isfinite(ppl) and ppl > 1
+
+
+def test_benchmark_records_a_method_that_cannot_run_here_and_goes_on(tiny_lm):
+    """A GPU-only method on the CPU fails for the page (the user asked for it) but not for the benchmark."""
+    from live_demo.api import run_quantization
+
+    with pytest.raises(ValueError, match="CUDA"):
+        run_quantization(tiny_lm, ["bnb-nf4"], eval_tokens=32, max_new_tokens=2)
+    res = run_quantization(tiny_lm, ["bnb-nf4", "int8-weight-only"], eval_tokens=32, max_new_tokens=2,
+                           keep_going=True)
+    assert "CUDA" in res["methods"]["bnb-nf4"]["error"]
+    assert res["methods"]["int8-weight-only"]["perplexity"] > 0
