@@ -80,12 +80,12 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
         try:
             qmodel = quantize_copy(lm.model, method, calibration_ids(lm.tokenizer))
             metrics = measure_model(qmodel, lm.tokenizer, ids, prompt_ids, max_new_tokens, stop_event, repeats)
+            metrics["per_layer_error"] = per_layer_error(lm.model, qmodel)
         except (RuntimeError, ValueError, ImportError, NotImplementedError, TypeError, AttributeError) as exc:
             if not keep_going or isinstance(exc, RunCancelled):
                 raise
             results[method] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        metrics["per_layer_error"] = per_layer_error(lm.model, qmodel)
         metrics["perplexity_change"] = metrics["perplexity"] / baseline["perplexity"] - 1
         metrics["speedup_vs_baseline"] = metrics["decode_tokens_per_s"] / baseline["decode_tokens_per_s"]
         metrics["linear_bytes_vs_fp16"] = metrics["linear_weight_bytes"] / fp16["linear_weight_bytes"]

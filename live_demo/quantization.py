@@ -432,6 +432,9 @@ def _library_quantize(model, method: str):
         raise ValueError("bitsandbytes is not installed; pip install bitsandbytes to use bnb-int8 / bnb-nf4")
     import bitsandbytes as bnb
 
+    # bitsandbytes warns on every int8 matmul of a bf16 model that it casts inputs to fp16 (17k lines in one H100
+    # run); that cast is expected, so silence that one message.
+    warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
     for name in _linear_names(clone):
         lin = clone.get_submodule(name)
         if method == "bnb-int8":
@@ -532,12 +535,17 @@ def _is_torchao_weight(module) -> bool:
 
 
 def _bnb_dequantize(module):
-    import bitsandbytes as bnb
-
     w = module.weight
     if type(module).__name__ == "Linear4bit":
+        import bitsandbytes as bnb
+
         return bnb.functional.dequantize_4bit(w.data, w.quant_state)
-    return w.data.float() * (w.SCB.float().unsqueeze(1) / 127.0)
+    # bitsandbytes keeps the row scales on the weight until the first forward pass, then moves them to the
+    # layer's state and sets weight.SCB to None (seen with 0.50.2 on an H100).
+    scb = w.SCB if getattr(w, "SCB", None) is not None else getattr(module.state, "SCB", None)
+    if scb is None:
+        raise ValueError("bitsandbytes int8 layer has no row scales (SCB); cannot compute its error")
+    return w.data.float() * (scb.float().unsqueeze(1) / 127.0)
 
 
 def per_layer_error(original, quantized) -> list[dict]:

@@ -341,3 +341,20 @@ def test_benchmark_records_a_method_that_cannot_run_here_and_goes_on(tiny_lm):
                            keep_going=True)
     assert "CUDA" in res["methods"]["bnb-nf4"]["error"]
     assert res["methods"]["int8-weight-only"]["perplexity"] > 0
+
+
+def test_bnb_int8_error_uses_the_row_scales_wherever_bitsandbytes_keeps_them():
+    """bitsandbytes moves SCB from the weight to the layer state after the first forward (found on an H100)."""
+    from types import SimpleNamespace
+
+    from live_demo.quantization import _bnb_dequantize
+
+    q = torch.tensor([[127, -64], [10, 0]], dtype=torch.int8)
+    scb = torch.tensor([2.0, 0.5])
+    expected = torch.tensor([[2.0, -64 * 2 / 127], [10 * 0.5 / 127, 0.0]])
+    before = SimpleNamespace(weight=SimpleNamespace(data=q, SCB=scb), state=SimpleNamespace(SCB=None))
+    after = SimpleNamespace(weight=SimpleNamespace(data=q, SCB=None), state=SimpleNamespace(SCB=scb))
+    for module in (before, after):
+        assert torch.allclose(_bnb_dequantize(module), expected)
+    with pytest.raises(ValueError, match="SCB"):
+        _bnb_dequantize(SimpleNamespace(weight=SimpleNamespace(data=q, SCB=None), state=SimpleNamespace(SCB=None)))
