@@ -1,33 +1,101 @@
-"""Plotly figures, HTML snippets and table rows for the live-demo page (no streamlit, no torch)."""
+"""Plotly figures, token markdown and table rows for the live-demo page (no streamlit, no torch)."""
 
 from __future__ import annotations
 
-import html
+from catalog.views import escape_markdown  # the one escaper for user text in markdown
 
-KEPT_STYLE = "color:inherit"
-DROPPED_STYLE = "color:#9aa0a6;text-decoration:line-through;opacity:0.55"
-DRAFT_STYLE = "background:#c8f7c5;color:#111;border-radius:3px"
-TARGET_STYLE = "background:#ffe0b2;color:#111;border-radius:3px"
-
-
-def _span(text: str, style: str, title: str = "") -> str:
-    safe = html.escape(text).replace("\n", "↵<br>")
-    tip = f' title="{html.escape(title)}"' if title else ""
-    return f'<span style="{style}"{tip}>{safe}</span>'
-
-
-def compression_html(pieces: list[str], keep: list[bool]) -> str:
-    """The context with dropped tokens greyed out and struck through."""
-    body = "".join(_span(p, KEPT_STYLE if k else DROPPED_STYLE) for p, k in zip(pieces, keep, strict=False))
-    return f'<div style="line-height:1.7;font-family:monospace;white-space:pre-wrap">{body}</div>'
+# Streamlit markdown directives (https://docs.streamlit.io/develop/api-reference/text/st.markdown).
+DROPPED = "gray"
+FROM_DRAFT = "green-background"
+FROM_TARGET = "orange-background"
+NEWLINE_MARK = "↵"  # shown where a token holds a line break, followed by a real (hard) line break
+_NBSP = "\u00a0"  # keeps a run of spaces, or a space at the start of a line, visible
+_HARD_BREAK = "\\\n"  # CommonMark: a backslash at the end of a line
+# Streamlit's directive parser gives up on a label with more than 999 escaped brackets/backslashes.
+_MAX_ESCAPES_PER_LABEL = 500
 
 
-def speculative_html(tokens: list[str], from_draft: list[bool]) -> str:
-    """Generated text with accepted draft tokens in green and target-produced tokens in orange."""
-    body = "".join(_span(t, DRAFT_STYLE if d else TARGET_STYLE, "accepted from draft" if d else "from target")
-                   for t, d in zip(tokens, from_draft, strict=False))
-    legend = (_span(" accepted from draft ", DRAFT_STYLE) + " " + _span(" produced by the target ", TARGET_STYLE))
-    return f'<div style="line-height:1.9;white-space:pre-wrap">{body}</div><div style="margin-top:6px">{legend}</div>'
+def compression_markdown(pieces: list[str], keep: list[bool]) -> str:
+    """The context with dropped tokens in grey, as inert Streamlit markdown, and a legend."""
+    body = tokens_markdown(pieces, [None if k else DROPPED for k in keep])
+    return f"{body}\n\nLegend: kept tokens in normal text, :{DROPPED}[dropped tokens in grey]."
+
+
+def speculative_markdown(tokens: list[str], from_draft: list[bool]) -> str:
+    """Generated text with tokens accepted from the draft and tokens produced by the target marked apart."""
+    body = tokens_markdown(tokens, [FROM_DRAFT if d else FROM_TARGET for d in from_draft])
+    return f"{body}\n\nLegend: :{FROM_DRAFT}[accepted from draft] :{FROM_TARGET}[produced by the target]"
+
+
+def tokens_markdown(tokens: list[str], directives: list[str | None]) -> str:
+    """Each token escaped and wrapped in its Streamlit directive (None = plain), whitespace kept visible.
+
+    Every ASCII punctuation mark of a token is backslash-escaped, so no link, emphasis, HTML, LaTeX, emoji or
+    colour directive in it survives; a newline shows as ↵ plus a line break, and no line is blank or indented.
+    """
+    out: list[str] = []
+    after_space = True  # a space at the start of a line must be a non-breaking one
+    for directive, text in _runs(tokens, directives):
+        if text == "\n":
+            out.append(_wrap(NEWLINE_MARK, directive) + _HARD_BREAK)
+            after_space = True
+            continue
+        for chunk in _label_chunks(text):
+            escaped, after_space = _escape_line(chunk, after_space)
+            out.append(_wrap(escaped, directive))
+    # a hard break at the end of a paragraph would show as a literal backslash
+    return "".join(out).removesuffix(_HARD_BREAK)
+
+
+def _runs(tokens: list[str], directives: list[str | None]) -> list[tuple[str | None, str]]:
+    """Consecutive tokens with the same directive joined; every newline is a run of its own."""
+    runs: list[tuple[str | None, str]] = []
+    for token, directive in zip(tokens, directives, strict=False):
+        for number, line in enumerate(_normalise_whitespace(token).split("\n")):
+            if number:
+                runs.append((directive, "\n"))
+            if not line:
+                continue
+            if runs and runs[-1][0] == directive and runs[-1][1] != "\n":
+                runs[-1] = (directive, runs[-1][1] + line)
+            else:
+                runs.append((directive, line))
+    return runs
+
+
+def _normalise_whitespace(text: str) -> str:
+    """Line breaks become \\n, a tab four spaces, any other whitespace or control character one space."""
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
+    return "".join(c if c == "\n" or not (c.isspace() or ord(c) < 32) else " " for c in text)
+
+
+def _label_chunks(text: str):
+    """Pieces of text with at most _MAX_ESCAPES_PER_LABEL brackets and backslashes each."""
+    start, count = 0, 0
+    for i, char in enumerate(text):
+        if char in "[]\\":
+            count += 1
+            if count > _MAX_ESCAPES_PER_LABEL:
+                yield text[start:i]
+                start, count = i, 1
+    yield text[start:]
+
+
+def _escape_line(text: str, after_space: bool) -> tuple[str, bool]:
+    """One line of text escaped; repeated and line-leading spaces become non-breaking so they stay visible."""
+    out = []
+    for char in text:
+        if char == " ":
+            out.append(_NBSP if after_space else " ")
+            after_space = True
+        else:
+            out.append(escape_markdown(char))
+            after_space = False
+    return "".join(out), after_space
+
+
+def _wrap(escaped: str, directive: str | None) -> str:
+    return f":{directive}[{escaped}]" if directive else escaped
 
 
 def quant_table(result: dict) -> list[dict]:

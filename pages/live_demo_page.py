@@ -131,7 +131,7 @@ with tab_c:
                    {k: v for k, v in out.items() if isinstance(v, (int, float))})
     out = st.session_state.get("comp_result")
     if out:
-        st.markdown(views.compression_html(out["result"].pieces, out["result"].keep), unsafe_allow_html=True)
+        st.markdown(views.compression_markdown(out["result"].pieces, out["result"].keep))
         m1, m2, m3 = st.columns(3)
         m1.metric("Compression ratio", f"{out['ratio']:.2f}×", f"{out['original_tokens']} → {out['compressed_tokens']}"
                   " tokens", delta_color="off")
@@ -173,7 +173,7 @@ with tab_s:
                                                             "transformers_assisted_tokens_per_s")}})
     sr = st.session_state.get("spec_result")
     if sr:
-        st.markdown(views.speculative_html(sr["tokens"], sr["spec"].from_draft), unsafe_allow_html=True)
+        st.markdown(views.speculative_markdown(sr["tokens"], sr["spec"].from_draft))
         s = sr["stats"]
         m = st.columns(4)
         m[0].metric("Acceptance rate", f"{100 * s['acceptance_rate']:.0f}%")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import string
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-PAGE = Path(__file__).resolve().parents[1] / "pages" / "live_demo_page.py"
+from live_demo import views
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "pages" / "live_demo_page.py"
 
 
 @pytest.fixture()
@@ -68,7 +75,7 @@ def test_compression_tab_greys_tokens_and_reports(app):
     _ok(app)
     m = _metrics(app)
     assert m["Compression ratio"].endswith("×") and "Quality kept (answer probability)" in m
-    assert any("line-through" in md.value for md in app.markdown)
+    assert any(":gray[" in md.value and "dropped tokens in grey" in md.value for md in app.markdown)
     app.slider(key="comp_eval_items").set_value(2).run()
     app.button(key="comp_eval").click().run()
     _ok(app)
@@ -134,3 +141,106 @@ def test_unknown_model_id_is_a_clear_error(app):
     app.text_input(key="model_id").set_value("/no/such/model").run()
     assert not app.exception
     assert any("does not exist" in e.value for e in app.error)
+
+
+# ------------------------------------------------------------------ token views: pure, inert markdown
+HOSTILE = ["<script>alert(1)</script>", "]", ":red[x]", "**bold**", "`code`", "$x^2$", "\n", "\n\n", "  # h",
+           "[link](javascript:alert(1))", ":smile:", "\\", "&lt;b&gt;", "~~gone~~", "| a | b |", "\t- item",
+           "1. one", "---", "<img src=x onerror=alert(1)>", ":material/home:", "]]]:gray[", "\r\n"]
+DIRECTIVES = {views.DROPPED, views.FROM_DRAFT, views.FROM_TARGET}
+
+
+def _normalised(token: str) -> str:
+    """What the view promises to show: line breaks kept, tabs as four spaces, other whitespace as a space."""
+    text = token.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
+    return "".join(c if c == "\n" or not (c.isspace() or ord(c) < 32) else " " for c in text)
+
+
+def _decode(markdown: str) -> list[tuple[str | None, str]]:
+    """Read token markdown back as (directive, character) pairs, failing on any markup the view does not emit.
+
+    The only live syntax allowed: `\\` before ASCII punctuation, `\\` + newline right after the newline mark,
+    `:name[` for the view's own directives and the `]` that closes one. Anything else active fails the test.
+    """
+    out: list[tuple[str | None, str]] = []
+    directive, i = None, 0
+    while i < len(markdown):
+        char = markdown[i]
+        if char == "\\" and markdown[i + 1:i + 2] == "\n":
+            assert out and out[-1][1] == views.NEWLINE_MARK, "hard break without the newline mark"
+            assert directive is None, "line break inside a directive label"
+            out[-1] = (out[-1][0], "\n")
+            following = markdown[i + 2:i + 3]
+            assert following and following not in " \t\n", "blank or indented line"
+            i += 2
+        elif char == "\\":
+            assert markdown[i + 1] in string.punctuation, markdown[i:i + 2]
+            out.append((directive, markdown[i + 1]))
+            i += 2
+        elif char == ":" and directive is None:
+            name = re.match(r":([a-z-]+)\[", markdown[i:])
+            assert name and name.group(1) in DIRECTIVES, markdown[i:i + 30]
+            directive, i = name.group(1), i + len(name.group(0))
+        elif char == "]" and directive is not None:
+            directive, i = None, i + 1
+        else:
+            assert char not in string.punctuation and char not in "\n\r\t", f"active {char!r} at {i}"
+            if i == 0 or markdown[i - 1] == "\n":
+                assert char != " ", "a line may not start with a space"
+            out.append((directive, " " if char == "\u00a0" else char))
+            i += 1
+    assert directive is None, "unclosed directive"
+    return out
+
+
+def _expected(tokens: list[str], directives: list[str | None]) -> list[tuple[str | None, str]]:
+    pairs = [(d, c) for t, d in zip(tokens, directives, strict=True) for c in _normalised(t)]
+    if pairs and pairs[-1][1] == "\n":  # a final line break shows as the mark alone
+        pairs[-1] = (pairs[-1][0], views.NEWLINE_MARK)
+    return pairs
+
+
+def test_hostile_tokens_come_out_inert_and_unchanged():
+    for directive in (None, views.DROPPED, views.FROM_DRAFT):
+        markdown = views.tokens_markdown(HOSTILE, [directive] * len(HOSTILE))
+        assert _decode(markdown) == _expected(HOSTILE, [directive] * len(HOSTILE))
+        assert "\\<script\\>" in markdown and not re.search(r"(?<!\\)<", markdown) and "\n\n" not in markdown
+
+
+def test_compression_and_speculative_views_have_inert_bodies_and_a_legend():
+    keep = [i % 2 == 0 for i in range(len(HOSTILE))]
+    body, legend = views.compression_markdown(HOSTILE, keep).split("\n\n")
+    assert _decode(body) == _expected(HOSTILE, [None if k else views.DROPPED for k in keep])
+    assert legend.startswith("Legend:") and f":{views.DROPPED}[dropped tokens in grey]" in legend
+    body, legend = views.speculative_markdown(HOSTILE, keep).split("\n\n")
+    assert _decode(body) == _expected(HOSTILE, [views.FROM_DRAFT if k else views.FROM_TARGET for k in keep])
+    assert "accepted from draft" in legend and "produced by the target" in legend
+
+
+def test_whitespace_stays_visible():
+    markdown = views.tokens_markdown(["Hello", "  world", "\n", "    indented"], [None, views.DROPPED, None, None])
+    assert markdown == "Hello:gray[ \u00a0world]↵\\\n\u00a0\u00a0\u00a0\u00a0indented"
+
+
+def test_a_long_run_of_brackets_is_split_below_streamlits_label_limit():
+    markdown = views.tokens_markdown(["]" * 2500], [views.DROPPED])
+    labels = re.findall(r":gray\[((?:\\.|[^\]])*)\]", markdown)
+    assert len(labels) >= 5 and all(label.count("\\") <= 999 for label in labels)
+    assert _decode(markdown) == [(views.DROPPED, "]")] * 2500
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.tuples(st.text(max_size=12), st.sampled_from([None, *sorted(DIRECTIVES)])), max_size=12))
+def test_any_tokens_render_inert_and_read_back_exactly(pairs):
+    tokens, directives = [t for t, _ in pairs], [d for _, d in pairs]
+    assert _decode(views.tokens_markdown(tokens, directives)) == _expected(tokens, directives)
+
+
+def test_no_unsafe_html_left_in_the_app():
+    """User text is never rendered as HTML: no unsafe_allow_html=True, st.html or components in app code."""
+    files = [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py")), *sorted((ROOT / "live_demo").rglob("*.py"))]
+    pattern = re.compile(r"unsafe_allow_html\s*=\s*True|\bst\.html\(|components\.v1|components\.html\(")
+    hits = [f"{path.relative_to(ROOT)}:{number}" for path in files
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+            if pattern.search(line)]
+    assert not hits, hits
