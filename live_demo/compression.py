@@ -155,7 +155,7 @@ def iterative_lingua(model, tokenizer, prefix: list[int], context_ids: list[int]
     carry = 0.0  # fractional budget carried between segments so the total hits `budget`
     with torch.inference_mode(), oom_guard():
         cache = new_cache(model)
-        last_logits = forward(model, torch.tensor([prefix], device=device), cache)[0, -1:]
+        last_logits = forward(model, torch.tensor([prefix], device=device), cache, keep=1)[0]
         for start in range(0, len(context_ids), segment_tokens):
             if stop_event is not None and stop_event.is_set():
                 raise RunCancelled("Stopped by the user.")
@@ -173,7 +173,7 @@ def iterative_lingua(model, tokenizer, prefix: list[int], context_ids: list[int]
             crop_to(cache, kept_len)
             kept = [t for t, k in zip(seg, seg_keep, strict=False) if k]
             if kept:
-                last_logits = forward(model, torch.tensor([kept], device=device), cache)[0, -1:]
+                last_logits = forward(model, torch.tensor([kept], device=device), cache, keep=1)[0]
     return _fix_budget(keep, scores, budget), scores
 
 

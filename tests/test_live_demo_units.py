@@ -233,16 +233,52 @@ def test_sampling_matches_target_distribution():
 def test_prompt_lookup_proposes_copy():
     from live_demo.speculative import PromptLookupDrafter
 
-    d = PromptLookupDrafter(ngram=2)
+    d = PromptLookupDrafter()
     seq = [5, 6, 7, 8, 9, 1, 5, 6]
     assert d.propose(seq, 3, 0.0, None)[0] == [7, 8, 9]
     assert d.propose([1, 2, 3], 3, 0.0, None)[0] == []
     assert d.propose([4, 7, 1, 7], 2, 0.0, None)[0] == []  # a single-token match is not enough by default
-    assert PromptLookupDrafter(ngram=2, min_ngram=1).propose([4, 7, 1, 7], 2, 0.0, None)[0] == [1, 7]
+    assert PromptLookupDrafter(min_match=1).propose([4, 7, 1, 7], 2, 0.0, None)[0] == [1, 7]
+    with pytest.raises(ValueError, match="min_match"):
+        PromptLookupDrafter(min_match=0)
+
+
+def test_prompt_lookup_copies_from_the_longest_agreement_not_the_latest_ngram():
+    """[2, 3] occurs twice; the earlier occurrence is also preceded by 1, as the current tail is."""
+    from live_demo.speculative import PromptLookupDrafter
+
+    seq = [1, 2, 3, 9, 5, 2, 3, 8, 1, 2, 3]
+    assert PromptLookupDrafter().propose(seq, 2, 0.0, None)[0] == [9, 5]
+    tie = [0, 2, 3, 9, 5, 2, 3, 8, 1, 2, 3]  # equal agreement: the most recent copy wins
+    assert PromptLookupDrafter().propose(tie, 2, 0.0, None)[0] == [8, 1]
+
+
+def test_a_draft_found_in_the_prompt_is_verified_by_the_prefill_pass(tiny_lm):
+    """The first target pass feeds the prompt plus a proposal, so prompt lookup saves a pass from the start."""
+    from live_demo.speculative import PromptLookupDrafter
+
+    widths = []
+    model = tiny_lm.model
+    original = model.forward
+
+    def spy(*args, **kwargs):
+        widths.append(kwargs["input_ids"].shape[1])
+        return original(*args, **kwargs)
+
+    prompt = [11, 12, 13, 14, 15, 11, 12]
+    model.forward = spy
+    try:
+        res = speculative_decode(model, PromptLookupDrafter(), prompt, SpecConfig(draft_len=3, max_new_tokens=8))
+    finally:
+        del model.forward
+    assert widths[0] == len(prompt) + 3  # [13, 14, 15] proposed from the prompt itself
+    plain = plain_decode(model, prompt, 8)
+    assert res.new_ids == plain.new_ids
+    assert res.target_calls == len(widths)
 
 
 def test_spec_config_validation():
-    for kwargs in ({"draft_len": 0}, {"max_new_tokens": 0}, {"temperature": -1}, {"ngram": 0}):
+    for kwargs in ({"draft_len": 0}, {"max_new_tokens": 0}, {"temperature": -1}):
         with pytest.raises(ValueError):
             SpecConfig(**kwargs)
     with pytest.raises(ValueError, match="draft model"):
@@ -358,3 +394,14 @@ def test_bnb_int8_error_uses_the_row_scales_wherever_bitsandbytes_keeps_them():
         assert torch.allclose(_bnb_dequantize(module), expected)
     with pytest.raises(ValueError, match="SCB"):
         _bnb_dequantize(SimpleNamespace(weight=SimpleNamespace(data=q, SCB=None), state=SimpleNamespace(SCB=None)))
+
+
+def test_forward_keeping_the_last_logits_matches_the_full_forward(tiny_lm):
+    from live_demo.decoding import forward, new_cache
+
+    ids = torch.tensor([[3, 9, 27, 81, 5, 7]])
+    with torch.inference_mode():
+        full = forward(tiny_lm.model, ids, new_cache(tiny_lm.model))
+        last2 = forward(tiny_lm.model, ids, new_cache(tiny_lm.model), keep=2)
+    assert last2.shape == (1, 2, full.shape[-1])
+    assert torch.allclose(last2, full[:, -2:], atol=1e-5)
