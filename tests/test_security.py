@@ -24,14 +24,6 @@ def source_lines():
             yield path.relative_to(ROOT).as_posix(), number, line
 
 
-# Each allowed line is provably not raw user content: live_demo.views builds these snippets with html.escape()
-# on every token (checked by test_allowed_html_builders_escape_user_text below) and replaces newlines with
-# <br>, so no markdown block can open inside them either.
-ALLOWED_UNSAFE_HTML = {
-    ("pages/live_demo_page.py", "views.compression_html("),
-    ("pages/live_demo_page.py", "views.speculative_html("),
-}
-
 FORBIDDEN = {
     "unsafe_allow_html=True": re.compile(r"unsafe_allow_html\s*=\s*True"),
     "eval()": re.compile(r"(?<![\w.])eval\s*\("),            # model.eval() (torch) is a method call, allowed
@@ -51,29 +43,8 @@ def test_no_dangerous_constructs(rule):
     hits = []
     for path, number, line in source_lines():
         if pattern.search(line.split("#", 1)[0] if rule != "trust_remote_code other than False" else line):
-            if rule == "unsafe_allow_html=True" and any(p == path and m in line for p, m in ALLOWED_UNSAFE_HTML):
-                continue
             hits.append(f"{path}:{number}: {line.strip()}")
     assert not hits, f"{rule} found:\n" + "\n".join(hits)
-
-
-def test_allow_list_is_not_stale():
-    """Every allow-listed unsafe_allow_html line still exists (remove entries when the code changes)."""
-    lines = [(p, line) for p, _, line in source_lines() if "unsafe_allow_html=True" in line]
-    for path, marker in ALLOWED_UNSAFE_HTML:
-        assert any(p == path and marker in line for p, line in lines), (path, marker)
-
-
-HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '" onmouseover="alert(1)',
-           "[x](javascript:alert(1))", "\n\n# heading\n\n", "&lt;b&gt;"]
-
-
-def test_allowed_html_builders_escape_user_text():
-    views = pytest.importorskip("live_demo.views")
-    for html in (views.compression_html(HOSTILE, [True, False] * 3), views.speculative_html(HOSTILE, [False] * 6)):
-        assert "<script" not in html and "<img" not in html and 'onmouseover="' not in html
-        assert "&lt;script&gt;" in html and "&amp;lt;b&amp;gt;" in html
-        assert "\n\n" not in html   # no blank line, so markdown cannot start a new block inside the HTML
 
 
 def test_trust_remote_code_is_passed_as_false_where_models_load():
