@@ -45,3 +45,16 @@ def test_real_model_three_techniques(smollm, tmp_path, monkeypatch):
         r = api.run_speculative(smollm, api.SPEC_PROMPTS["code-copy"], drafter, draft_len=k, max_new_tokens=16)
         assert r["identical_to_greedy"] is True
         assert r["stats"]["target_calls_per_token"] < 1.0  # copying prompts let the drafters save target passes
+
+
+def test_real_model_ranks_the_answer_sentence_first_wherever_it_sits(smollm):
+    """q04's answer follows a pronoun ("It was designed by ..."); q25's answer is in the opening sentence."""
+    from live_demo.compression import CompressionSettings, compress, load_qa_set
+
+    qa = load_qa_set()
+    items = {i["id"]: i for i in qa["items"]}
+    for item_id in ("q04", "q25"):
+        item = items[item_id]
+        res = compress(smollm.model, smollm.tokenizer, item["context"], item["question"], qa["instruction"],
+                       CompressionSettings.from_name("ours", 2.0))
+        assert item["answer"] in res.compressed_context(smollm.tokenizer), item_id

@@ -405,3 +405,10 @@ def test_forward_keeping_the_last_logits_matches_the_full_forward(tiny_lm):
         last2 = forward(tiny_lm.model, ids, new_cache(tiny_lm.model), keep=2)
     assert last2.shape == (1, 2, full.shape[-1])
     assert torch.allclose(last2, full[:, -2:], atol=1e-5)
+
+
+def test_sentences_end_at_punctuation_followed_by_space_not_inside_decimals():
+    from live_demo.compression import _sentence_spans
+
+    pieces = ["The", " mirror", " is", " 2", ".", "4", " metres", " wide", ".", " It", " is", " old", "!"]
+    assert _sentence_spans(pieces) == [(0, 9), (9, 13)]
