@@ -1,9 +1,30 @@
-"""Efficient-LLM Explorer: the router. Page config, the shared sidebar and the navigation; nothing else."""
+"""Efficient-LLM Explorer: the router. Page config, a one-time background warm-up, the shared sidebar and the
+navigation; nothing else."""
 
-import pandas  # noqa: F401  (imported whole before any page: concurrent first sessions saw it half-imported)
+import threading
+
+# Imported whole, in this order, before any page can run: libraries that peek into sys.modules for another one
+# (plotly for pandas, scipy for torch) failed on a half-imported module when two first sessions overlapped.
+import pandas  # noqa: F401
+import sklearn.linear_model  # noqa: F401  (pulls in scipy; ~0.5 s once per server process)
 import streamlit as st
 
 st.set_page_config(page_title="Efficient-LLM Explorer", page_icon="⚡", layout="wide")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_once() -> threading.Thread:
+    """Load the catalog and fit the recommender's calibration in the background, once per server process, so
+    the first visitor of those pages does not wait for them (about 1 s on a 2-core machine)."""
+    from catalog import load_catalog
+    from recommender.api import warm_up
+
+    thread = threading.Thread(target=lambda: (load_catalog(), warm_up()), name="ellm-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+warm_up_once()
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

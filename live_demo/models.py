@@ -84,6 +84,29 @@ def check_local_model_path(path: Path) -> Path:
     return resolved
 
 
+def live_threads() -> int:
+    """CPU threads for the app's live runs: $ELLM_LIVE_THREADS, else every core but one (at least one).
+
+    The app serves its pages from the same process and its users' browsers often share the machine; a live run
+    that takes every core makes every other page wait. The benchmark CLI does not call this and uses all cores.
+    """
+    raw = os.environ.get("ELLM_LIVE_THREADS", "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 1024:
+            raise ValueError(f"ELLM_LIVE_THREADS must be a whole number from 1 to 1024, got {raw!r}")
+        return int(raw)
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def apply_live_threads() -> int:
+    """Set torch's intra-op thread count to live_threads() (process-wide) and return it."""
+    import torch
+
+    n = live_threads()
+    torch.set_num_threads(n)
+    return n
+
+
 def resolve_device(device: str = "auto") -> str:
     """'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
     if device not in DEVICES:

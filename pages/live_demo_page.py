@@ -28,8 +28,9 @@ cols[0].metric("Model", info["model_id"])
 cols[1].metric("Device", f"{info['device']} · {info['dtype']}", help=info["device_name"])
 cols[2].metric("Parameters", f"{info['num_params'] / 1e6:.1f} M")
 cols[3].metric("Memory in use", f"{info['memory_bytes'] / 2**30:.2f} GiB")
+busy_notice = st.empty()  # always present, so the tabs below keep their place in the page between reruns
 if GATE.is_busy():
-    st.info(f"A heavy run is in progress ({GATE.status()['running']}); yours will queue behind it.")
+    busy_notice.info(f"A heavy run is in progress ({GATE.status()['running']}); yours will queue behind it.")
 
 tab_q, tab_c, tab_s, tab_h = st.tabs(["Quantization", "Prompt compression", "Speculative decoding", "History"])
 with tab_q:

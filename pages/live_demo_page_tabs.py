@@ -16,8 +16,9 @@ from live_demo.runner import GATE
 
 @st.cache_resource(show_spinner="Loading the model (the first run converts the embedded GGUF, about 40 s)…")
 def load(model_id: str, device: str):
-    from live_demo.models import load_model
+    from live_demo.models import apply_live_threads, load_model
 
+    apply_live_threads()  # leave a core for serving pages while a run is going (ELLM_LIVE_THREADS overrides)
     return load_model(model_id or None, device)
 
 

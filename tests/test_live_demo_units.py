@@ -412,3 +412,18 @@ def test_sentences_end_at_punctuation_followed_by_space_not_inside_decimals():
 
     pieces = ["The", " mirror", " is", " 2", ".", "4", " metres", " wide", ".", " It", " is", " old", "!"]
     assert _sentence_spans(pieces) == [(0, 9), (9, 13)]
+
+
+def test_live_threads_leave_a_core_for_serving_and_reject_bad_values(monkeypatch):
+    import os
+
+    from live_demo.models import live_threads
+
+    monkeypatch.delenv("ELLM_LIVE_THREADS", raising=False)
+    assert live_threads() == max(1, (os.cpu_count() or 1) - 1)
+    monkeypatch.setenv("ELLM_LIVE_THREADS", "3")
+    assert live_threads() == 3
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("ELLM_LIVE_THREADS", bad)
+        with pytest.raises(ValueError, match="ELLM_LIVE_THREADS"):
+            live_threads()
