@@ -5,7 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from live_demo.decoding import MAX_NEW_TOKENS, chat_prompt_ids, check_new_tokens, eos_ids, plain_decode
+from live_demo.decoding import (
+    MAX_NEW_TOKENS,
+    chat_prompt_ids,
+    check_new_tokens,
+    decode_perplexity,
+    eos_ids,
+    plain_decode,
+)
 from live_demo.errors import RunCancelled
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -48,11 +55,14 @@ def calibration_ids(tokenizer) -> list[list[int]]:
 
 def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tokens: int = 32,
                      prompt: str = QUANT_PROMPT, stop_event: threading.Event | None = None,
-                     progress=None, repeats: int = 1, keep_going: bool = False) -> dict:
+                     progress=None, repeats: int = 1, keep_going: bool = False,
+                     decode_ppl: bool = False) -> dict:
     """Baseline plus each method: bytes, per-layer error, perplexity, decode tokens/s and the greedy answer.
 
     keep_going=True (the benchmark) records a method that fails on this machine as {"error": ...} and goes on
     with the next one; the page leaves it False so the user sees the failure for the method they picked.
+    decode_ppl=True adds `decode_perplexity` (one token per call, see decoding.decode_perplexity) for the
+    baseline and the dynamic-activation methods, whose error depends on how many tokens share a call.
     """
     from live_demo.quantization import (
         QuantMethod,
@@ -71,6 +81,9 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
     note(0.0, f"Measuring the {lm.dtype} baseline")
     baseline = {"method": short_dtype(lm.dtype), **measure_model(lm.model, lm.tokenizer, ids, prompt_ids, max_new_tokens,
                                                     stop_event, repeats)}
+    if decode_ppl and any(QuantMethod.from_name(m).kind.startswith("dynamic") for m in methods):
+        note(0.0, "Decode perplexity of the baseline (one token per call)")
+        baseline["decode_perplexity"] = decode_perplexity(lm.model, ids, stop_event)
     half = quantize_copy(lm.model, "fp16") if lm.dtype == "float32" else lm.model
     fp16 = weight_bytes(half)
     del half
@@ -81,6 +94,9 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
             qmodel = quantize_copy(lm.model, method, calibration_ids(lm.tokenizer))
             metrics = measure_model(qmodel, lm.tokenizer, ids, prompt_ids, max_new_tokens, stop_event, repeats)
             metrics["per_layer_error"] = per_layer_error(lm.model, qmodel)
+            if decode_ppl and QuantMethod.from_name(method).kind.startswith("dynamic"):
+                metrics["decode_perplexity"] = decode_perplexity(qmodel, ids, stop_event)
+                metrics["decode_perplexity_change"] = metrics["decode_perplexity"] / baseline["decode_perplexity"] - 1
         except (RuntimeError, ValueError, ImportError, NotImplementedError, TypeError, AttributeError) as exc:
             if not keep_going or isinstance(exc, RunCancelled):
                 raise

@@ -107,16 +107,22 @@ def quant_table(result: dict) -> list[dict]:
 
 
 def _quant_row(name: str, m: dict, base: dict) -> dict:
-    return {
+    row = {
         "method": name,
         "weights MB": round(m["weight_bytes"] / 1e6, 1),
         "linear-layer MB": round(m["linear_weight_bytes"] / 1e6, 1),
         "perplexity": round(m["perplexity"], 2),
         "Δ perplexity %": round(100 * (m["perplexity"] / base["perplexity"] - 1), 1),
+    }
+    if "decode_perplexity" in base:  # measured when asked for; only dynamic methods have their own value
+        ppl = m.get("decode_perplexity")
+        row["Δ decode perplexity %"] = round(100 * (ppl / base["decode_perplexity"] - 1), 1) if ppl else None
+    row.update({
         "decode tok/s": round(m["decode_tokens_per_s"], 1),
         "speedup ×": round(m["decode_tokens_per_s"] / base["decode_tokens_per_s"], 2),
         "answer": m["answer"],
-    }
+    })
+    return row
 
 
 def quant_bytes_figure(result: dict):

@@ -58,8 +58,13 @@ def quantization_tab(lm) -> None:
     methods = st.multiselect("Methods", available_methods(lm.device), default=available_methods(lm.device)[:3],
                              key="quant_methods")
     new_tokens = st.slider("New tokens to time", 8, 128, 32, key="quant_new_tokens")
+    decode_ppl = st.checkbox(
+        "Also measure decode perplexity of the dynamic int8 methods (slow: one token per call, about a minute per "
+        "method on 2 CPU cores)", key="quant_decode_ppl",
+        help="Dynamic int8 picks one activation scale per forward call. Perplexity in one 512-token pass shares a "
+             "scale over 512 tokens; decoding quantizes each new token on its own, so its error can be far lower.")
     if st.button("Run quantization", key="quant_run", type="primary"):
-        res = heavy("Quantization", api.run_quantization, lm, methods, 512, new_tokens)
+        res = heavy("Quantization", api.run_quantization, lm, methods, 512, new_tokens, decode_ppl=decode_ppl)
         if res:
             st.session_state["quant_result"] = res
             for m in ["baseline", *res["methods"]]:

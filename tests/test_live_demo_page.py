@@ -68,6 +68,18 @@ def test_quantization_tab_runs_and_records(app):
     assert len(_table(app, "kind")) == 3
 
 
+def test_quantization_tab_measures_decode_perplexity_when_asked(app):
+    app.multiselect(key="quant_methods").set_value(["int8-dynamic", "int8-weight-only"]).run()
+    app.slider(key="quant_new_tokens").set_value(8).run()
+    app.checkbox(key="quant_decode_ppl").check().run()
+    app.button(key="quant_run").click().run()
+    _ok(app)
+    table = _table(app, "weights MB")
+    column = list(table["Δ decode perplexity %"])
+    # baseline, dynamic (measured), weight-only (not measured: its result does not depend on the batch)
+    assert column[0] == 0.0 and column[1] == column[1] and column[2] != column[2]  # x != x only for NaN
+
+
 def test_compression_tab_greys_tokens_and_reports(app):
     app.selectbox(key="comp_method").set_value("lingua").run()
     app.slider(key="comp_ratio").set_value(2.0).run()

@@ -427,3 +427,22 @@ def test_live_threads_leave_a_core_for_serving_and_reject_bad_values(monkeypatch
         monkeypatch.setenv("ELLM_LIVE_THREADS", bad)
         with pytest.raises(ValueError, match="ELLM_LIVE_THREADS"):
             live_threads()
+
+
+def test_decode_perplexity_equals_batched_perplexity_for_a_batch_independent_model(tiny_lm):
+    from live_demo.decoding import decode_perplexity, perplexity
+
+    ids = [5, 17, 3, 99, 42, 7, 7, 250, 13, 1]
+    assert decode_perplexity(tiny_lm.model, ids) == pytest.approx(perplexity(tiny_lm.model, ids), rel=1e-4)
+    with pytest.raises(ValueError, match="at least 2"):
+        decode_perplexity(tiny_lm.model, [5])
+
+
+def test_decode_perplexity_is_reported_for_dynamic_methods_only(tiny_lm):
+    from live_demo.api import run_quantization
+
+    res = run_quantization(tiny_lm, ["int8-dynamic", "int8-weight-only"], eval_tokens=24, max_new_tokens=2,
+                           decode_ppl=True)
+    assert res["baseline"]["decode_perplexity"] > 0
+    assert "decode_perplexity_change" in res["methods"]["int8-dynamic"]
+    assert "decode_perplexity" not in res["methods"]["int8-weight-only"]
