@@ -16,11 +16,15 @@ def _dismiss_dialogs(page) -> None:
         page.get_by_role("dialog").first.wait_for(state="hidden")
 
 
-def test_live_demo_speculative_end_to_end(app_url, page):
+def _open_live_demo(app_url, page) -> None:
     page.goto(f"{app_url}/live_demo")
     page.get_by_role("heading", name="Live demo").first.wait_for()
     wait_for_app_idle(page, timeout_ms=120_000)
     _dismiss_dialogs(page)
+
+
+def test_live_demo_speculative_end_to_end(app_url, page):
+    _open_live_demo(app_url, page)
     page.get_by_role("tab", name="Speculative decoding").click()
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("accepted from draft").first.wait_for(timeout=120_000)
@@ -36,10 +40,7 @@ HOSTILE_CONTEXT = ("Hostile context <script>alert(1)</script> with :red[x] and *
 
 def test_compression_view_shows_hostile_context_as_typed(app_url, page):
     """The token view is Streamlit markdown: every token escaped, dropped tokens in grey, nothing active."""
-    page.goto(f"{app_url}/live_demo")
-    page.get_by_role("heading", name="Live demo").first.wait_for()
-    wait_for_app_idle(page, timeout_ms=120_000)
-    _dismiss_dialogs(page)
+    _open_live_demo(app_url, page)
     page.get_by_role("tab", name="Prompt compression").click()
     context = page.get_by_label("Context")
     context.fill(HOSTILE_CONTEXT)
