@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
 from live_demo.errors import BusyError
@@ -57,3 +58,27 @@ class HeavyRunGate:
 
 
 GATE = HeavyRunGate()
+
+
+@contextlib.contextmanager
+def background_priority(niceness: int = 10):
+    """Lower the OS priority of the calling thread while a heavy run executes (Linux; elsewhere a no-op).
+
+    Page requests of other users are served by other threads of the same process; with the run's thread niced,
+    the kernel gives them the CPU first when both want it. Raising the priority back needs privileges a normal
+    user lacks, so it is tried and otherwise left lowered: Streamlit starts a new thread for every script run.
+    """
+    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        yield
+        return
+    tid = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, tid)
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, before + niceness))
+    except OSError:
+        pass
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, before)

@@ -11,7 +11,7 @@ import streamlit as st
 from live_demo import api, views
 from live_demo.errors import LiveDemoError
 from live_demo.history import HistoryError, RunHistory, flatten_rows
-from live_demo.runner import GATE
+from live_demo.runner import GATE, background_priority
 
 
 @st.cache_resource(show_spinner="Loading the model (the first run converts the embedded GGUF, about 40 s)…")
@@ -33,7 +33,8 @@ def heavy(label: str, fn, *args, **kwargs):
     """Run fn under the process-wide gate with a progress bar; errors become st.error, never a traceback."""
     bar = st.progress(0.0, text=f"{label}…")
     try:
-        with GATE.run(label, on_queued=lambda s: st.info(f"Queued behind another run ({s['running']})…")) as stop:
+        with GATE.run(label, on_queued=lambda s: st.info(f"Queued behind another run ({s['running']})…")) as stop, \
+                background_priority():
             out = fn(*args, stop_event=stop, **kwargs)
         bar.progress(1.0, text=f"{label}: done")
         return out

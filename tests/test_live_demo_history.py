@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -158,3 +159,25 @@ def test_cli_errors_are_one_line():
     bad = subprocess.run([sys.executable, "-m", "live_demo", "bench", "--device", "tpu"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priorities are a Linux feature")
+def test_heavy_run_thread_yields_the_cpu_to_page_requests():
+    """Inside background_priority the calling thread is niced; the rest of the process is not."""
+    from live_demo.runner import background_priority
+
+    seen = {}
+
+    def run():
+        tid = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, tid)
+        with background_priority(5):
+            seen["inside"] = os.getpriority(os.PRIO_PROCESS, tid)
+            seen["other"] = os.getpriority(os.PRIO_PROCESS, main_tid)
+
+    main_tid = threading.get_native_id()
+    worker = threading.Thread(target=run)  # its own thread: a non-root user cannot raise it back afterwards
+    worker.start()
+    worker.join()
+    assert seen["inside"] == min(19, seen["before"] + 5)
+    assert seen["other"] == os.getpriority(os.PRIO_PROCESS, main_tid)
