@@ -41,7 +41,7 @@ from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healt
 # is set marks a finished run. A loaded browser may batch "started" and "finished" into one render, so (1) alone
 # can miss a short run; (2) cannot.
 RUN_OBSERVER = """
-window.__runsStarted = 0; window.__runsFinished = 0; window.__scriptFinishedMsgs = 0;
+window.__runsStarted = 0; window.__runsFinished = 0; window.__scriptFinishedMsgs = 0; window.__lastFinishedAt = 0;
 let lastState = null;
 const checkState = () => {
   const root = document.querySelector('[data-testid="stApp"]');
@@ -71,12 +71,15 @@ window.WebSocket = class extends NativeWebSocket {
   constructor(...args) {
     super(...args);
     this.addEventListener('message', (event) => {
-      if (event.data instanceof ArrayBuffer && hasScriptFinished(event.data)) window.__scriptFinishedMsgs += 1;
+      if (event.data instanceof ArrayBuffer && hasScriptFinished(event.data)) {
+        window.__scriptFinishedMsgs += 1; window.__lastFinishedAt = performance.now();
+      }
     });
   }
 };
 """
-COUNTERS = "[window.__runsStarted, window.__scriptFinishedMsgs]"
+COUNTERS = "[window.__runsStarted, window.__scriptFinishedMsgs, performance.now()]"
+FINISHED = "[window.__scriptFinishedMsgs, window.__lastFinishedAt]"
 SEARCHES = [("gptq", "GPTQ", "gptq"), ("lora", "LoRA", "lora"), ("flash attention", "FlashAttention", "flashattention"),
             ("awq", "AWQ", "awq"), ("speculative decoding", "Speculative Decoding", "speculative-decoding")]
 GPUS = ["rtx-4090", "a100-80gb", "h100-sxm", "l4", "t4"]
@@ -116,6 +119,8 @@ def cpu_seconds(pid: int) -> float:
 class Recorder:
     def __init__(self):
         self.timings: dict[str, list[float]] = {}
+        # action -> the websocket's script_finished message: the server's part, without the page's rendering
+        self.server_timings: dict[str, list[float]] = {}
         self.errors: list[dict] = []
         self.live_runs: list[float] = []
 
@@ -157,6 +162,9 @@ async def timed(rec: Recorder, session: int, tab, page: str, action: str, act, e
                       .first.inner_text())
             return False
         rec.ok(page, action, elapsed)
+        finished, finished_at = await tab.evaluate(FINISHED)
+        if finished > before[1]:
+            rec.server_timings.setdefault(page, []).append(finished_at - before[2])
         return True
     except Exception as exc:   # noqa: BLE001  (a load test records every failure kind and goes on)
         kind = "timeout" if "Timeout" in type(exc).__name__ else "failed"
@@ -341,13 +349,17 @@ async def drive(url: str, args, server_pid: int) -> dict:
                        "max_ms": round(max(values), 1) if values else None}
     actions = {k: {"n": len(v), "p50_ms": percentile(v, 0.5), "p95_ms": percentile(v, 0.95)}
                for k, v in sorted(rec.timings.items())}
+    # Until the run's script_finished message reached the page: the server's share of each response time.
+    server_round_trip = {k: {"n": len(v), "p50_ms": percentile(v, 0.5), "p95_ms": percentile(v, 0.95)}
+                         for k, v in sorted(rec.server_timings.items())}
     return {
         "sessions": args.sessions, "duration_s": args.duration_s, "wall_s": round(wall_s, 1),
         "model": "real (embedded SmolLM2-135M)" if args.real_model else "tiny", "live_run": not args.no_live_run,
         "live_runs_completed": len(rec.live_runs),
         "live_run_s_median": round(statistics.median(rec.live_runs), 2) if rec.live_runs else None,
         "live_run_in_progress_share": round(live_busy_s / wall_s, 2) if not args.no_live_run else 0.0,
-        "pages": pages, "actions": actions, "interactions": sum(p["n"] for p in pages.values()),
+        "pages": pages, "actions": actions, "server_round_trip": server_round_trip,
+        "interactions": sum(p["n"] for p in pages.values()),
         "errors": len(rec.errors), "error_details": rec.errors[:20],
         "server_rss_mib_peak": round(max(memory), 1) if memory else None,
         "server_rss_mib_end": round(memory[-1], 1) if memory else None,
