@@ -13,7 +13,7 @@ from live_demo.decoding import (
     eos_ids,
     plain_decode,
 )
-from live_demo.errors import RunCancelled
+from live_demo.errors import RECOVERABLE_ERRORS, RunCancelled
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 QUANT_PROMPT = "Explain in two sentences why the sky is blue."
@@ -97,7 +97,7 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
             if decode_ppl and QuantMethod.from_name(method).kind.startswith("dynamic"):
                 metrics["decode_perplexity"] = decode_perplexity(qmodel, ids, stop_event)
                 metrics["decode_perplexity_change"] = metrics["decode_perplexity"] / baseline["decode_perplexity"] - 1
-        except (RuntimeError, ValueError, ImportError, NotImplementedError, TypeError, AttributeError) as exc:
+        except RECOVERABLE_ERRORS as exc:
             if not keep_going or isinstance(exc, RunCancelled):
                 raise
             results[method] = {"error": f"{type(exc).__name__}: {exc}"}

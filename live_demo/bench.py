@@ -15,10 +15,7 @@ from live_demo.api import (
     run_speculative,
     short_dtype,
 )
-
-# What a section or method may raise on a machine whose libraries or kernels differ from the developer's; the
-# benchmark records these and goes on, so one failing path does not lose every other figure of a (GPU) run.
-BENCH_ERRORS = (RuntimeError, ValueError, ImportError, NotImplementedError, TypeError, AttributeError, KeyError)
+from live_demo.errors import RECOVERABLE_ERRORS
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ def bench_compression(lm, cfg: BenchConfig, progress) -> dict:
     peer_error = None
     try:
         res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress)
-    except BENCH_ERRORS as exc:  # most likely the llmlingua peer on an unfamiliar stack: measure ours without it
+    except RECOVERABLE_ERRORS as exc:  # most likely the llmlingua peer on an unfamiliar stack: measure ours without it
         peer_error = f"{type(exc).__name__}: {exc}"
         res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress,
                                    with_llmlingua=False)
@@ -113,7 +110,7 @@ def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
             try:
                 r = run_speculative(lm, SPEC_PROMPTS[name], d, draft_len=k, max_new_tokens=cfg.spec_new_tokens,
                                     repeats=cfg.repeats)
-            except BENCH_ERRORS as exc:  # one drafter failing on this machine must not lose the others' figures
+            except RECOVERABLE_ERRORS as exc:  # one drafter failing on this machine must not lose the others' figures
                 failed[d] = f"{type(exc).__name__}: {exc}"
                 break
             per_prompt[name] = {**{k2: r["stats"][k2] for k2 in ("acceptance_rate", "mean_accepted_len",
@@ -198,7 +195,7 @@ def run_bench(device: str = "auto", quick: bool = False, model_id: str | None = 
                         ("speculative", bench_speculative)):
         try:
             result[section] = fn(lm, cfg, note)
-        except BENCH_ERRORS as exc:
+        except RECOVERABLE_ERRORS as exc:
             errors[section] = f"{type(exc).__name__}: {exc}"
     if "quantization" in result:
         raw = result["quantization"].pop("_raw")

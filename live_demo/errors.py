@@ -31,3 +31,9 @@ class RunCancelled(LiveDemoError):
 
 class BusyError(LiveDemoError):
     """Another heavy run holds the process-wide lock."""
+
+
+# What one method, drafter or benchmark section may raise on a machine whose libraries or kernels differ from the
+# developer's (a GPU library's API change, a missing kernel). The benchmark and run_quantization(keep_going=True)
+# record these and go on, so one failing path does not lose every other figure of a run.
+RECOVERABLE_ERRORS = (RuntimeError, ValueError, ImportError, NotImplementedError, TypeError, AttributeError, KeyError)

@@ -104,7 +104,7 @@ class PromptLookupDrafter:
 
     For every earlier occurrence of the last token, count how many tokens before it agree with the tokens before
     the current position (up to `max_match`), and propose the tokens that followed the best one; ties go to the
-    most recent. A match shorter than `min_ngram` proposes nothing: single-token matches are mostly coincidences
+    most recent. A match shorter than `min_match` proposes nothing: single-token matches are mostly coincidences
     in chat text, and on a CPU every rejected proposal still costs a wider verification pass. Choosing the
     longest agreement, rather than the latest (or earliest) fixed-size n-gram, picks the right copy when a text
     repeats a pattern with variations, as code does (measured on the code-copy prompt: acceptance 0.66 with the
