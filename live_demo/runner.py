@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 
 from live_demo.errors import BusyError
@@ -68,7 +69,7 @@ def background_priority(niceness: int = 10):
     the kernel gives them the CPU first when both want it. Raising the priority back needs privileges a normal
     user lacks, so it is tried and otherwise left lowered: Streamlit starts a new thread for every script run.
     """
-    if not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+    if not sys.platform.startswith("linux"):  # elsewhere a thread id passed to setpriority could name a process
         yield
         return
     tid = threading.get_native_id()

@@ -161,7 +161,7 @@ def test_cli_errors_are_one_line():
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priorities are a Linux feature")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
 def test_heavy_run_thread_yields_the_cpu_to_page_requests():
     """Inside background_priority the calling thread is niced; the rest of the process is not."""
     from live_demo.runner import background_priority
