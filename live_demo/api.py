@@ -88,10 +88,11 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
     fp16 = weight_bytes(half)
     del half
     results = {}
+    calibration = calibration_ids(lm.tokenizer)  # tokenized once, not once per method
     for n, method in enumerate(methods):
         note((n + 1) / (len(methods) + 1), f"Quantizing a copy: {method}")
         try:
-            qmodel = quantize_copy(lm.model, method, calibration_ids(lm.tokenizer))
+            qmodel = quantize_copy(lm.model, method, calibration)
             metrics = measure_model(qmodel, lm.tokenizer, ids, prompt_ids, max_new_tokens, stop_event, repeats)
             metrics["per_layer_error"] = per_layer_error(lm.model, qmodel)
             if decode_ppl and QuantMethod.from_name(method).kind.startswith("dynamic"):

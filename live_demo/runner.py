@@ -74,10 +74,8 @@ def background_priority(niceness: int = 10):
         return
     tid = threading.get_native_id()
     before = os.getpriority(os.PRIO_PROCESS, tid)
-    try:
+    with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, tid, min(19, before + niceness))
-    except OSError:
-        pass
     try:
         yield
     finally:
