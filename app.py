@@ -1,7 +1,10 @@
 """Efficient-LLM Explorer: the router. Page config, a one-time background warm-up, the shared sidebar and the
 navigation; nothing else."""
 
+import json
+import os
 import threading
+import time
 
 # Imported whole, in this order, before any page can run: libraries that peek into sys.modules for another one
 # (plotly for pandas, scipy for torch) failed on a half-imported module when two first sessions overlapped.
@@ -45,4 +48,23 @@ with st.sidebar:
     st.markdown("[The survey on arXiv](https://arxiv.org/abs/2312.03863)")
     st.divider()
 
-navigation.run()
+
+
+def log_run_time(path: str, page: str, wall_start: float, cpu_start: float) -> None:
+    """Append one JSON line per script run: the page, its wall time and its thread's CPU time (ms). Opt-in through
+    ELLM_RUN_TIMES, for load tests and capacity planning; a write that fails is skipped, never shown to users."""
+    line = json.dumps({"page": page, "wall_ms": round((time.perf_counter() - wall_start) * 1000, 1),
+                       "cpu_ms": round((time.thread_time() - cpu_start) * 1000, 1), "at": time.time()})
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+    except OSError:
+        pass
+
+
+wall_start, cpu_start = time.perf_counter(), time.thread_time()
+try:
+    navigation.run()
+finally:
+    if os.environ.get("ELLM_RUN_TIMES"):
+        log_run_time(os.environ["ELLM_RUN_TIMES"], navigation.title, wall_start, cpu_start)

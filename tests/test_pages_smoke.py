@@ -45,3 +45,31 @@ def test_router_switches_to_every_page():
     for page in ("pages/catalog_page.py", "pages/recommender_page.py", "pages/about.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
+
+
+def test_streamlit_config_turns_off_the_full_collection_after_every_run():
+    # Streamlit's default (runner.postScriptGC) walks every live object after each script run: ~140 ms of CPU
+    # holding the GIL per click with torch and sklearn loaded. `streamlit run` reads this file from the repo root.
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+
+
+def test_router_logs_one_timing_line_per_run_when_asked(monkeypatch, tmp_path):
+    import json
+
+    log = tmp_path / "runs.jsonl"
+    monkeypatch.setenv("ELLM_RUN_TIMES", str(log))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/recommender_page.py").run()
+    runs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["page"] for r in runs] == ["Home", "Recommender"]
+    assert all(0 < r["cpu_ms"] <= r["wall_ms"] + 1 for r in runs)   # the script thread's CPU fits in its wall time
+    assert runs[1]["wall_ms"] > runs[0]["wall_ms"]   # planning costs more than the home page
+
+
+def test_router_keeps_serving_when_the_timing_log_cannot_be_written(monkeypatch, tmp_path):
+    monkeypatch.setenv("ELLM_RUN_TIMES", str(tmp_path / "missing-dir" / "runs.jsonl"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
