@@ -85,7 +85,7 @@ def check_local_model_path(path: Path) -> Path:
 
 
 def live_threads() -> int:
-    """CPU threads for the app's live runs: $ELLM_LIVE_THREADS, else every core but one (at least one).
+    """CPU threads for the app's live runs: $ELLM_LIVE_THREADS, else every usable core but one (at least one).
 
     The app serves its pages from the same process and its users' browsers often share the machine; a live run
     that takes every core makes every other page wait. The benchmark CLI does not call this and uses all cores.
@@ -95,7 +95,14 @@ def live_threads() -> int:
         if not raw.isdigit() or not 1 <= int(raw) <= 1024:
             raise ValueError(f"ELLM_LIVE_THREADS must be a whole number from 1 to 1024, got {raw!r}")
         return int(raw)
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, usable_cores() - 1)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a taskset or cpuset limit counts), else os.cpu_count()."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def apply_live_threads() -> int:

@@ -420,7 +420,10 @@ def test_live_threads_leave_a_core_for_serving_and_reject_bad_values(monkeypatch
     from live_demo.models import live_threads
 
     monkeypatch.delenv("ELLM_LIVE_THREADS", raising=False)
-    assert live_threads() == max(1, (os.cpu_count() or 1) - 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert live_threads() == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5}, raising=False)   # e.g. `taskset -c 5`
+    assert live_threads() == 1
     monkeypatch.setenv("ELLM_LIVE_THREADS", "3")
     assert live_threads() == 3
     for bad in ("0", "-1", "two", "1.5"):
