@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -78,6 +79,9 @@ window.WebSocket = class extends NativeWebSocket {
   }
 };
 """
+# Check the condition every 25 ms, not on every animation frame (Playwright's default): per-frame polling in nine
+# waiting tabs cost the browsers CPU that the two cores share with the server.
+POLL_MS = 25
 COUNTERS = "[window.__runsStarted, window.__scriptFinishedMsgs, performance.now()]"
 FINISHED = "[window.__scriptFinishedMsgs, window.__lastFinishedAt]"
 SEARCHES = [("gptq", "GPTQ", "gptq"), ("lora", "LoRA", "lora"), ("flash attention", "FlashAttention", "flashattention"),
@@ -110,14 +114,72 @@ def rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads, so the live run's torch threads too), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def machine_busy_idle() -> tuple[int, int]:
+    """Busy and idle CPU ticks of the whole machine so far (/proc/stat; iowait counts as idle)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return sum(ticks[:8]) - idle, idle
+
+
+def process_role(pid: int, server_pid: int) -> str:
+    if pid == server_pid:
+        return "app server"
+    if pid == os.getpid():
+        return "load driver"
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    if "chromium" in cmdline:
+        return "browser renderers" if "--type=renderer" in cmdline else "browser other"
+    return "playwright driver" if "playwright" in cmdline else "other"
+
+
+def cpu_by_role(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of this process, its descendants (server, Playwright) and every Chromium process, by
+    role. (Chromium's zygote double-forks its renderers, so they are not descendants; this machine runs no other
+    Chromium while the load test does.)"""
+    parents, usage = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        usage[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    chromium = set()
+    for pid in usage:
+        with contextlib.suppress(OSError):
+            if b"chromium" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                chromium.add(pid)
+    tree, grew = {os.getpid()} | chromium, True
+    while grew:
+        new = {pid for pid, parent in parents.items() if parent in tree and pid not in tree}
+        tree |= new
+        grew = bool(new)
+    roles: dict[str, float] = {}
+    for pid in tree:
+        try:
+            role = process_role(pid, server_pid)
+        except OSError:
+            continue
+        roles[role] = roles.get(role, 0.0) + usage.get(pid, 0.0)
+    return roles
+
+
+def cpu_summary(start, end, window_s: float, interactions_per_s: float) -> dict:
+    """Where the CPU went while the sessions clicked: average cores per role, the machine's busy share and the CPU
+    one interaction cost (all roles, the live run included)."""
+    (roles_start, machine_start), (roles_end, machine_end) = start, end
+    cores = {role: round((cpu - roles_start.get(role, 0.0)) / window_s, 2) for role, cpu in sorted(roles_end.items())}
+    busy, idle = (e - s for e, s in zip(machine_end, machine_start, strict=True))
+    return {"cores_by_role": cores, "machine_busy_share": round(busy / max(1, busy + idle), 2),
+            "cpu_s_per_interaction": round(sum(cores.values()) / interactions_per_s, 2) if interactions_per_s else None}
 
 
 class Recorder:
-    def __init__(self):
+    def __init__(self, think_s: float = 0.0):
+        self.think_s = think_s   # mean pause after each interaction (uniform in [0.5, 1.5] x think_s)
+        self.rngs: dict[int, random.Random] = {}
         self.timings: dict[str, list[float]] = {}
         # action -> the websocket's script_finished message: the server's part, without the page's rendering
         self.server_timings: dict[str, list[float]] = {}
@@ -126,6 +188,12 @@ class Recorder:
 
     def ok(self, page: str, action: str, ms: float) -> None:
         self.timings.setdefault(f"{page}/{action}", []).append(ms)
+
+    async def think(self, session: int) -> None:
+        """A user's pause before the next action: reading the result. 0 = click again at once (a stress test)."""
+        if self.think_s > 0:
+            rng = self.rngs.setdefault(session, random.Random(1000 + session))
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * self.think_s)
 
     def error(self, session: int, page: str, action: str, kind: str, detail: str) -> None:
         self.errors.append({"session": session, "page": page, "action": action, "kind": kind,
@@ -143,14 +211,21 @@ async def wait_for_run(tab, before: list[int], expect, timeout_ms: float, done_j
         "([n, doneJs]) => (window.__runsStarted > n[0] || window.__scriptFinishedMsgs > n[1] || "
         "Function('return ' + doneJs)()) && "
         "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'",
-        arg=[before, done_js], timeout=timeout_ms)
+        arg=[before, done_js], timeout=timeout_ms, polling=POLL_MS)
     await tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout_ms)
     await expect.first.wait_for(state="visible", timeout=timeout_ms)
 
 
 async def timed(rec: Recorder, session: int, tab, page: str, action: str, act, expect, timeout_ms: float,
                 done_js: str = "false") -> bool:
-    """Run one interaction, record its response time or its error."""
+    """Run one interaction, record its response time or its error, then pause as the user reads the result."""
+    try:
+        return await _timed(rec, session, tab, page, action, act, expect, timeout_ms, done_js)
+    finally:
+        await rec.think(session)
+
+
+async def _timed(rec, session, tab, page, action, act, expect, timeout_ms, done_js) -> bool:
     try:
         before = await tab.evaluate(COUNTERS)
         start = time.perf_counter()
@@ -231,7 +306,7 @@ async def catalog_round(rec, session, tab, rng, timeout_ms, last) -> None:
         await box.press("Enter")
 
     toggle = tab.locator(".st-key-cat_oss label").first
-    oss_on = await tab.locator(".st-key-cat_oss input").first.is_checked()
+    oss_on = await tab.locator(".st-key-cat_oss input").first.is_checked(timeout=timeout_ms)
     steps = [("search", search, counted, url_param_is("q", query)),
              ("filter", toggle.click, counted, url_param_is("open_source", None if oss_on else "1")),
              ("filter", toggle.click, counted, url_param_is("open_source", "1" if oss_on else None)),
@@ -312,7 +387,7 @@ async def live_session(rec, browser, url, deadline, timeout_ms, state) -> None:
 async def drive(url: str, args, server_pid: int) -> dict:
     from playwright.async_api import async_playwright
 
-    rec = Recorder()
+    rec = Recorder(args.think_s)
     timeout_ms = args.timeout_s * 1000
     memory = []
     async with async_playwright() as pw:
@@ -323,8 +398,9 @@ async def drive(url: str, args, server_pid: int) -> dict:
             live_deadline = time.monotonic() + args.duration_s + 600   # stopped below once the users are done
             live_task = asyncio.create_task(live_session(rec, browser, url, live_deadline, timeout_ms, state))
             await asyncio.wait_for(state["ready"].wait(), timeout=args.timeout_s * 4)
-        start = time.monotonic()
-        cpu_start = cpu_seconds(server_pid)
+        start, start_epoch = time.monotonic(), time.time()
+        usage_start = cpu_by_role(server_pid), machine_busy_idle()
+        usage_end = None
         deadline = start + args.duration_s
         users = [asyncio.create_task(user_session(rec, browser, url, i, deadline, timeout_ms))
                  for i in range(args.sessions)]
@@ -335,8 +411,11 @@ async def drive(url: str, args, server_pid: int) -> dict:
             live_busy_s += (now - last) if state["running"] else 0.0
             last = now
             memory.append(rss_mib(server_pid))
+            if usage_end is None and now >= deadline:   # before the sessions close their tabs (and renderers)
+                usage_end, window_s = (cpu_by_role(server_pid), machine_busy_idle()), now - start
         wall_s = time.monotonic() - start
-        server_cpu_s = cpu_seconds(server_pid) - cpu_start
+        if usage_end is None:
+            usage_end, window_s = (cpu_by_role(server_pid), machine_busy_idle()), wall_s
         if live_task is not None:
             live_task.cancel()
             await asyncio.gather(live_task, return_exceptions=True)
@@ -353,7 +432,8 @@ async def drive(url: str, args, server_pid: int) -> dict:
     server_round_trip = {k: {"n": len(v), "p50_ms": percentile(v, 0.5), "p95_ms": percentile(v, 0.95)}
                          for k, v in sorted(rec.server_timings.items())}
     return {
-        "sessions": args.sessions, "duration_s": args.duration_s, "wall_s": round(wall_s, 1),
+        "window_epoch": (start_epoch, start_epoch + window_s),
+        "sessions": args.sessions, "think_s": args.think_s, "duration_s": args.duration_s, "wall_s": round(wall_s, 1),
         "model": "real (embedded SmolLM2-135M)" if args.real_model else "tiny", "live_run": not args.no_live_run,
         "live_runs_completed": len(rec.live_runs),
         "live_run_s_median": round(statistics.median(rec.live_runs), 2) if rec.live_runs else None,
@@ -364,10 +444,24 @@ async def drive(url: str, args, server_pid: int) -> dict:
         "server_rss_mib_peak": round(max(memory), 1) if memory else None,
         "server_rss_mib_end": round(memory[-1], 1) if memory else None,
         "cpu_count": os.cpu_count(),
-        # share of the machine's CPU the app server used; the rest went to the browsers (and the OS)
-        "server_cpu_share": round(server_cpu_s / (wall_s * (os.cpu_count() or 1)), 2),
+        **cpu_summary(usage_start, usage_end, window_s, sum(p["n"] for p in pages.values()) / wall_s),
     }
 
+
+
+def script_run_summary(path: Path, window: tuple[float, float]) -> dict:
+    """The app's own timing of each script run that ended while the sessions clicked (app.py writes one JSON line
+    per run to $ELLM_RUN_TIMES): per page, wall and script-thread CPU ms. This is the server's part of a response
+    without the browser's, and wall >> CPU means the run waited (for a core or the GIL)."""
+    runs: dict[str, list[dict]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            run = json.loads(line)
+            if window[0] <= run["at"] <= window[1]:
+                runs.setdefault(run["page"], []).append(run)
+    return {page: {"n": len(rs), "wall_p50_ms": percentile([r["wall_ms"] for r in rs], 0.5),
+                   "wall_p95_ms": percentile([r["wall_ms"] for r in rs], 0.95),
+                   "cpu_p50_ms": percentile([r["cpu_ms"] for r in rs], 0.5)} for page, rs in sorted(runs.items())}
 
 
 def parse_args(argv=None):
@@ -375,12 +469,15 @@ def parse_args(argv=None):
     parser.add_argument("--sessions", type=int, default=8, help="concurrent browser sessions (default 8)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="how long the sessions click (default 60)")
     parser.add_argument("--timeout-s", type=float, default=60.0, help="per-interaction timeout (default 60)")
+    parser.add_argument("--think-s", type=float, default=0.0,
+                        help="mean pause after each interaction, uniform in [0.5, 1.5] x this (default 0: a stress "
+                             "test that clicks again as soon as the page has answered)")
     parser.add_argument("--real-model", action="store_true", help="live demo on the embedded SmolLM2, not tiny")
     parser.add_argument("--no-live-run", action="store_true", help="no live-demo run in the background")
     parser.add_argument("--json-out", help="also write the JSON result to this file")
     args = parser.parse_args(argv)
-    if not 1 <= args.sessions <= 64 or not 1 <= args.duration_s <= 3600:
-        parser.error("--sessions must be 1-64 and --duration-s 1-3600")
+    if not 1 <= args.sessions <= 64 or not 1 <= args.duration_s <= 3600 or not 0 <= args.think_s <= 600:
+        parser.error("--sessions must be 1-64, --duration-s 1-3600 and --think-s 0-600")
     return args
 
 
@@ -390,7 +487,8 @@ def main(argv=None) -> int:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="ellm-load-") as data:
         env = {**os.environ, "ELLM_CACHE_DIR": os.environ.get("ELLM_CACHE_DIR", str(Path(data) / "cache")),
-               "ELLM_HISTORY_DB": str(Path(data) / "runs.sqlite3"), "HF_HUB_OFFLINE": "1"}
+               "ELLM_HISTORY_DB": str(Path(data) / "runs.sqlite3"), "HF_HUB_OFFLINE": "1",
+               "ELLM_RUN_TIMES": str(Path(data) / "run_times.jsonl")}
         if not args.real_model:
             env["ELLM_DEMO_MODEL"] = "tiny"
         command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -410,6 +508,7 @@ def main(argv=None) -> int:
                 except subprocess.TimeoutExpired:
                     os.killpg(server.pid, signal.SIGKILL)
                     server.wait()
+        result["server_script_runs"] = script_run_summary(Path(env["ELLM_RUN_TIMES"]), result.pop("window_epoch"))
         log_text = log_path.read_text(errors="replace")
         result["server_tracebacks"] = log_text.count("Traceback")
         if result["server_tracebacks"] and args.json_out:

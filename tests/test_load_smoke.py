@@ -24,4 +24,7 @@ def test_load_smoke_has_no_errors(tmp_path):
     assert result["errors"] == 0, result["error_details"]
     assert result["server_tracebacks"] == 0
     assert result["pages"]["catalog"]["n"] > 0 and result["pages"]["recommender"]["n"] > 0
+    # the app's own per-run timings reached the report, and the CPU split saw the browsers and the server
+    assert result["server_script_runs"]["Recommender"]["n"] > 0
+    assert result["cores_by_role"]["browser renderers"] > 0 and result["cores_by_role"]["app server"] > 0
     assert proc.returncode == 0
