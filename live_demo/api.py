@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
     half = quantize_copy(lm.model, "fp16") if lm.dtype == "float32" else lm.model
     fp16 = weight_bytes(half)
     del half
+    gc.collect()
     results = {}
     calibration = calibration_ids(lm.tokenizer)  # tokenized once, not once per method
     for n, method in enumerate(methods):
@@ -108,6 +110,7 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
         metrics["linear_bytes_vs_fp16"] = metrics["linear_weight_bytes"] / fp16["linear_weight_bytes"]
         results[method] = metrics
         del qmodel
+        gc.collect()   # a quantized copy holds reference cycles; free it before the next one (~100 MB each)
     note(1.0, "Done")
     return {"baseline": baseline, "fp16": fp16, "methods": results, "eval_tokens": len(ids),
             "max_new_tokens": max_new_tokens, "num_params": lm.num_params}

@@ -6,6 +6,8 @@ through the process-wide gate, and errors become st.error, never a traceback.
 
 from __future__ import annotations
 
+import gc
+
 import streamlit as st
 
 from live_demo import api, views
@@ -42,6 +44,10 @@ def heavy(label: str, fn, *args, **kwargs):
         bar.empty()
         st.error(str(exc))
         return None
+    finally:
+        # The server skips Streamlit's full collection after every script run (.streamlit/config.toml: it cost
+        # every click ~0.25 s); a heavy run leaves model copies in reference cycles, so collect once here.
+        gc.collect()
 
 
 def record(lm, kind: str, settings: dict, metrics: dict) -> None:

@@ -449,3 +449,29 @@ def test_decode_perplexity_is_reported_for_dynamic_methods_only(tiny_lm):
     assert res["baseline"]["decode_perplexity"] > 0
     assert "decode_perplexity_change" in res["methods"]["int8-dynamic"]
     assert "decode_perplexity" not in res["methods"]["int8-weight-only"]
+
+
+def test_run_quantization_frees_each_quantized_copy_even_in_a_reference_cycle(tiny_lm, monkeypatch):
+    # The server turns off Streamlit's collection after every script run, so a copy kept alive only by a
+    # reference cycle would stay in memory until Python's own collector ran: the run collects after each copy.
+    import gc
+    import weakref
+
+    from live_demo import quantization
+    from live_demo.api import run_quantization
+
+    copies, real = [], quantization.quantize_copy
+
+    def quantize_in_a_cycle(model, method, *args, **kwargs):
+        copy = real(model, method, *args, **kwargs)
+        copy.cycle = [copy]
+        copies.append(weakref.ref(copy))
+        return copy
+
+    monkeypatch.setattr(quantization, "quantize_copy", quantize_in_a_cycle)
+    gc.disable()
+    try:
+        run_quantization(tiny_lm, ["int8-dynamic", "int8-weight-only"], eval_tokens=24, max_new_tokens=2)
+        assert len(copies) == 3 and all(ref() is None for ref in copies)   # fp16 sizing copy + two methods
+    finally:
+        gc.enable()
