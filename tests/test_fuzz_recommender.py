@@ -7,6 +7,7 @@ RecommenderInputError (a ValueError) and never anything else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -106,10 +107,20 @@ def test_number_inputs_fuzzed(page, key, low, high, integer):
     check()
 
 
+@contextlib.contextmanager
+def switched(at, kind: str, key: str, value, back):
+    """Put a mode widget (model source, GPU) on `value` for one fuzz test and back on `back` afterwards, so the
+    next test on the shared page starts from the preset."""
+    getattr(at, kind)(key=key).set_value(value).run()
+    try:
+        yield at
+    finally:
+        getattr(at, kind)(key=key).set_value(back).run()
+
+
 @pytest.mark.parametrize("key,low,high", CUSTOM_GPU_INPUTS)
 def test_custom_gpu_inputs_fuzzed(page, key, low, high):
     at = page
-    at.selectbox(key="gpu_id").set_value("custom").run()
 
     @FUZZ
     @given(value=hostile_floats)
@@ -120,15 +131,12 @@ def test_custom_gpu_inputs_fuzzed(page, key, low, high):
             assert any("gpu" in e for e in errors(at)), errors(at)
         assert_recovers(at, key)
 
-    try:
+    with switched(at, "selectbox", "gpu_id", "custom", "a100-80gb"):
         check()
-    finally:
-        at.selectbox(key="gpu_id").set_value("a100-80gb").run()
 
 
 def test_parameter_count_fuzzed(page):
     at = page
-    at.radio(key="model_source").set_value("Parameter count").run()
 
     @FUZZ
     @given(value=hostile_floats)
@@ -139,10 +147,8 @@ def test_parameter_count_fuzzed(page):
             assert any("model size" in e for e in errors(at)), errors(at)
         assert_recovers(at, "params_b")
 
-    try:
+    with switched(at, "radio", "model_source", "Parameter count", "Preset"):
         check()
-    finally:
-        at.radio(key="model_source").set_value("Preset").run()
 
 
 json_values = st.recursive(
@@ -163,7 +169,6 @@ config_texts = st.one_of(st.sampled_from(HOSTILE_TEXT), st.text(max_size=300), m
 
 def test_config_text_fuzzed(page):
     at = page
-    at.radio(key="model_source").set_value("config.json").run()
 
     @FUZZ
     @given(text=config_texts)
@@ -174,10 +179,8 @@ def test_config_text_fuzzed(page):
         at.text_area(key="config_text").set_value(json.dumps(VALID_CONFIG)).run()
         assert not at.exception and planned(at) and not errors(at), errors(at)
 
-    try:
+    with switched(at, "radio", "model_source", "config.json", "Preset"):
         check()
-    finally:
-        at.radio(key="model_source").set_value("Preset").run()
 
 
 uploads = st.one_of(
@@ -190,7 +193,6 @@ uploads = st.one_of(
 
 def test_config_upload_fuzzed(page):
     at = page
-    at.radio(key="model_source").set_value("config.json").run()
 
     @FUZZ
     @given(data=uploads)
@@ -204,11 +206,11 @@ def test_config_upload_fuzzed(page):
             ("config.json", json.dumps(VALID_CONFIG).encode(), "application/json")).run()
         assert not at.exception and planned(at) and not errors(at), errors(at)
 
-    try:
-        check()
-    finally:
-        at.file_uploader(key="config_file").set_value(None)
-        at.radio(key="model_source").set_value("Preset").run()
+    with switched(at, "radio", "model_source", "config.json", "Preset"):
+        try:
+            check()
+        finally:
+            at.file_uploader(key="config_file").set_value(None)
 
 
 def test_model_name_from_config_is_escaped(page):
