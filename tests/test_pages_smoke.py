@@ -56,6 +56,19 @@ def test_streamlit_config_turns_off_the_full_collection_after_every_run():
     assert config["runner"]["postScriptGC"] is False
 
 
+def test_streamlit_config_has_the_safe_defaults_for_a_shared_box():
+    import tomllib
+
+    from streamlit import config as streamlit_config
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"] == {"address": "127.0.0.1", "enableXsrfProtection": True, "maxUploadSize": 1}
+    assert config["browser"]["gatherUsageStats"] is False and config["client"]["toolbarMode"] == "viewer"
+    for section, options in config.items():   # every key is a real Streamlit option (a typo would be ignored):
+        for name in options:                   # get_option raises on an unknown key
+            streamlit_config.get_option(f"{section}.{name}")
+
+
 def test_router_logs_one_timing_line_per_run_when_asked(monkeypatch, tmp_path):
     import json
 
