@@ -1,5 +1,5 @@
-"""Efficient-LLM Explorer: the router. Page config, a one-time background warm-up, the shared sidebar and the
-navigation; nothing else."""
+"""Efficient-LLM Explorer: the router. Page config, a one-time background warm-up, the shared sidebar, the
+navigation and an opt-in timing log of each script run; nothing else."""
 
 import json
 import os
@@ -47,7 +47,6 @@ with st.sidebar:
     )
     st.markdown("[The survey on arXiv](https://arxiv.org/abs/2312.03863)")
     st.divider()
-
 
 
 def log_run_time(path: str, page: str, wall_start: float, cpu_start: float) -> None:
