@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -121,12 +120,11 @@ def machine_busy_idle() -> tuple[int, int]:
     return sum(ticks[:8]) - idle, idle
 
 
-def process_role(pid: int, server_pid: int) -> str:
+def process_role(pid: int, server_pid: int, cmdline: str) -> str:
     if pid == server_pid:
         return "app server"
     if pid == os.getpid():
         return "load driver"
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     if "chromium" in cmdline:
         return "browser renderers" if "--type=renderer" in cmdline else "browser other"
     return "playwright driver" if "playwright" in cmdline else "other"
@@ -136,33 +134,27 @@ def cpu_by_role(server_pid: int) -> dict[str, float]:
     """CPU seconds so far of this process, its descendants (server, Playwright) and every Chromium process, by
     role. (Chromium's zygote double-forks its renderers, so they are not descendants; this machine runs no other
     Chromium while the load test does.)"""
-    parents, usage = {}, {}
+    parents, usage, cmdlines = {}, {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:   # the process ended meanwhile
             continue
-        parents[int(entry.name)] = int(fields[1])
-        usage[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    chromium = set()
-    for pid in usage:
-        with contextlib.suppress(OSError):
-            if b"chromium" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                chromium.add(pid)
-    tree, grew = {os.getpid()} | chromium, True
+        pid = int(entry.name)
+        parents[pid], cmdlines[pid] = int(fields[1]), cmdline
+        usage[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, grew = {os.getpid()} | {pid for pid, cmdline in cmdlines.items() if "chromium" in cmdline}, True
     while grew:
         new = {pid for pid, parent in parents.items() if parent in tree and pid not in tree}
         tree |= new
         grew = bool(new)
     roles: dict[str, float] = {}
     for pid in tree:
-        try:
-            role = process_role(pid, server_pid)
-        except OSError:
-            continue
-        roles[role] = roles.get(role, 0.0) + usage.get(pid, 0.0)
+        role = process_role(pid, server_pid, cmdlines[pid])
+        roles[role] = roles.get(role, 0.0) + usage[pid]
     return roles
 
 
@@ -384,7 +376,7 @@ async def live_session(rec, browser, url, deadline, timeout_ms, state) -> None:
         await context.close()
 
 
-async def drive(url: str, args, server_pid: int) -> dict:
+async def drive(url: str, args, server_pid: int, run_times: Path) -> dict:
     from playwright.async_api import async_playwright
 
     rec = Recorder(args.think_s)
@@ -432,7 +424,6 @@ async def drive(url: str, args, server_pid: int) -> dict:
     server_round_trip = {k: {"n": len(v), "p50_ms": percentile(v, 0.5), "p95_ms": percentile(v, 0.95)}
                          for k, v in sorted(rec.server_timings.items())}
     return {
-        "window_epoch": (start_epoch, start_epoch + window_s),
         "sessions": args.sessions, "think_s": args.think_s, "duration_s": args.duration_s, "wall_s": round(wall_s, 1),
         "model": "real (embedded SmolLM2-135M)" if args.real_model else "tiny", "live_run": not args.no_live_run,
         "live_runs_completed": len(rec.live_runs),
@@ -445,8 +436,8 @@ async def drive(url: str, args, server_pid: int) -> dict:
         "server_rss_mib_end": round(memory[-1], 1) if memory else None,
         "cpu_count": os.cpu_count(),
         **cpu_summary(usage_start, usage_end, window_s, sum(p["n"] for p in pages.values()) / wall_s),
+        "server_script_runs": script_run_summary(run_times, (start_epoch, start_epoch + window_s)),
     }
-
 
 
 def script_run_summary(path: Path, window: tuple[float, float]) -> dict:
@@ -500,7 +491,7 @@ def main(argv=None) -> int:
                                       start_new_session=True)
             try:
                 wait_healthy(url, server, 90)
-                result = asyncio.run(drive(url, args, server.pid))
+                result = asyncio.run(drive(url, args, server.pid, Path(env["ELLM_RUN_TIMES"])))
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 try:
@@ -508,7 +499,6 @@ def main(argv=None) -> int:
                 except subprocess.TimeoutExpired:
                     os.killpg(server.pid, signal.SIGKILL)
                     server.wait()
-        result["server_script_runs"] = script_run_summary(Path(env["ELLM_RUN_TIMES"]), result.pop("window_epoch"))
         log_text = log_path.read_text(errors="replace")
         result["server_tracebacks"] = log_text.count("Traceback")
         if result["server_tracebacks"] and args.json_out:
