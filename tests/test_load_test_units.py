@@ -45,3 +45,20 @@ def test_percentile_and_argument_checks():
     for bad in (["--think-s", "-1"], ["--sessions", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
+
+
+@pytest.mark.slow
+def test_serving_benchmark_runs_on_the_tiny_model(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "ELLM_CACHE_DIR": str(tmp_path / "cache"), "ELLM_HISTORY_DB": str(tmp_path / "h.sqlite")}
+    proc = subprocess.run([sys.executable, str(root / "bench" / "bench_serving_during_live_run.py"), "--tiny",
+                           "--reruns", "4"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert set(result["recommender_rerun"]) == {"quiet", "live run", "live run, all cores"}
+    assert all(0 < r["p50_ms"] <= r["p95_ms"] for r in result["recommender_rerun"].values())
+    assert result["full_gc_ms_median"] > 0 and result["model"] == "tiny"
