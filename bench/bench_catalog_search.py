@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import percentile  # noqa: E402
 from catalog import load_catalog  # noqa: E402
 from catalog.search import SearchIndex  # noqa: E402
 
@@ -24,11 +25,6 @@ QUERIES = [
     "instruction tuning data", "paged attention", "vllm", "deepspeed", "int8", "low rank", "rope interpolation",
 ]
 ROUNDS = 20
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def _substring_scan(techniques, query: str) -> list:
@@ -43,7 +39,7 @@ def measure(search, queries: list[str], rounds: int) -> dict:
             start = time.perf_counter()
             search(query)
             timings_ms.append((time.perf_counter() - start) * 1000)
-    return {"p50_ms": round(statistics.median(timings_ms), 3), "p95_ms": round(_percentile(timings_ms, 0.95), 3),
+    return {"p50_ms": round(statistics.median(timings_ms), 3), "p95_ms": percentile(timings_ms, 0.95, ndigits=3),
             "max_ms": round(max(timings_ms), 3), "calls": len(timings_ms)}
 
 

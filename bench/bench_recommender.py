@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import percentile  # noqa: E402
 from recommender.calibration import default_calibrator, fit_calibrator, load_measurements  # noqa: E402
 from recommender.hardware import GPU  # noqa: E402
 from recommender.models import ModelSpec  # noqa: E402
@@ -29,11 +30,6 @@ SCENARIOS = {
     "mixtral-8x7b on 1x rtx-4090 (nothing fits)": dict(model="mixtral-8x7b", gpu="rtx-4090", num_gpus=1),
     "llama-65b QLoRA on 1x rtx-a6000": dict(model="llama-65b", gpu="rtx-a6000", workload="finetune-qlora"),
 }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -55,7 +51,7 @@ def main() -> None:
             out = plan(req)
             times.append((time.perf_counter() - t) * 1e3)
         results[name] = {"space": out["space"], "evaluated": out["searched"], "feasible": out["feasible"],
-                         "p50_ms": round(statistics.median(times), 1), "p95_ms": round(percentile(times, 0.95), 1),
+                         "p50_ms": round(statistics.median(times), 1), "p95_ms": percentile(times, 0.95),
                          "max_ms": round(max(times), 1)}
     worst_p95 = max(r["p95_ms"] for r in results.values())
     print(json.dumps({"benchmark": "recommender.plan", "repeats": args.repeats, "python": platform.python_version(),

@@ -37,13 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import percentile  # noqa: E402
+
 PAGE = ROOT / "pages" / "recommender_page.py"
 BATCHES = [4, 16, 64, 1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 1)
 
 
 def time_reruns(app, reruns: int) -> dict:

@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from bench.common import percentile  # noqa: E402
+
 # The browser flags, port picking and health polling are the browser tests' own.
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
 
@@ -86,13 +88,6 @@ FINISHED = "[window.__scriptFinishedMsgs, window.__lastFinishedAt]"
 SEARCHES = [("gptq", "GPTQ", "gptq"), ("lora", "LoRA", "lora"), ("flash attention", "FlashAttention", "flashattention"),
             ("awq", "AWQ", "awq"), ("speculative decoding", "Speculative Decoding", "speculative-decoding")]
 GPUS = ["rtx-4090", "a100-80gb", "h100-sxm", "l4", "t4"]
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))], 1)
 
 
 

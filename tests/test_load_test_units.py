@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from bench.load_test import cpu_by_role, cpu_summary, parse_args, percentile, script_run_summary
+from bench.common import percentile
+from bench.load_test import cpu_by_role, cpu_summary, parse_args, script_run_summary
 
 
 def test_script_run_summary_keeps_only_runs_inside_the_window(tmp_path):
@@ -41,6 +42,7 @@ def test_cpu_by_role_counts_this_process_as_the_driver():
 
 def test_percentile_and_argument_checks():
     assert percentile([5.0, 1.0, 3.0], 0.5) == 3.0 and percentile([], 0.5) is None
+    assert percentile([0.12345, 9.0], 0.0, ndigits=3) == 0.123
     assert parse_args(["--think-s", "2.5"]).think_s == 2.5
     for bad in (["--think-s", "-1"], ["--sessions", "0"]):
         with pytest.raises(SystemExit):
