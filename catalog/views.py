@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-import string
 from collections import Counter
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from catalog.core import Catalog, Technique
+from common.text import escape_markdown  # noqa: F401  (re-exported for the catalog page)
 
-_MARKDOWN_PUNCTUATION = frozenset(string.punctuation)
 _EDGE_COLOURS = {"builds_on": "#1f77b4", "improves": "#2ca02c", "compared_with": "#ff7f0e"}
 
 
@@ -142,13 +141,3 @@ def framework_matrix(catalog: Catalog) -> pd.DataFrame:
         row.update({feature: feature in fw.get("features", []) for feature in features})
         rows.append(row)
     return pd.DataFrame(rows).set_index("framework") if rows else pd.DataFrame()
-
-
-def escape_markdown(text: str) -> str:
-    """User text made inert for st.markdown/st.error/st.warning: one line, every ASCII punctuation mark escaped.
-
-    CommonMark lets a backslash escape any ASCII punctuation, so no link, emphasis, heading, list, HTML tag,
-    LaTeX ($) or Streamlit colour/emoji directive (:red[...]) in the text survives; it shows as typed.
-    """
-    flat = " ".join(str(text).split())
-    return "".join("\\" + c if c in _MARKDOWN_PUNCTUATION else c for c in flat)

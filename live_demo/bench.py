@@ -209,7 +209,7 @@ def run_bench(device: str = "auto", quick: bool = False, model_id: str | None = 
 
 
 def _record(lm, raw: dict, result: dict) -> list[int] | str:
-    from live_demo.history import HistoryError, RunHistory
+    from common.history import HistoryError, RunHistory
 
     history = RunHistory()
     ids = []

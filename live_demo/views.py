@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catalog.views import escape_markdown  # the one escaper for user text in markdown
+from common.text import escape_markdown  # the one escaper for user text in markdown
 
 # Streamlit markdown directives (https://docs.streamlit.io/develop/api-reference/text/st.markdown).
 DROPPED = "gray"

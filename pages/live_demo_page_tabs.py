@@ -10,9 +10,9 @@ import gc
 
 import streamlit as st
 
+from common.history import HistoryError, RunHistory, flatten_rows
 from live_demo import api, views
 from live_demo.errors import LiveDemoError
-from live_demo.history import HistoryError, RunHistory, flatten_rows
 from live_demo.runner import GATE, background_priority
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import math
-import sqlite3
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from common.history import HistoryError, RunHistory, default_db_path
 
 from . import costs
 from .estimate import InferenceConfig, decode_step_roofline, inference_memory, parallel_mode, prefill_roofline
@@ -113,43 +114,16 @@ def _method_to_format(method: str) -> str:
 
 
 def _read_history(db_path: Path | str | None) -> list[dict]:
-    """Rows of kind 'quantization' via live_demo.history when importable, else straight from SQLite."""
-    try:
-        from live_demo.history import RunHistory, default_db_path  # torch-free by agreement
-    except Exception:   # the live demo may not exist yet, or fail to import: calibrate without it
-        RunHistory, default_db_path = None, None
-    if db_path is None and default_db_path is not None:
-        try:
-            db_path = default_db_path()
-        except Exception:
-            db_path = None
-    if db_path is None or not Path(db_path).exists():
+    """Rows of kind 'quantization' from the run history (common.history); empty when there is none.
+
+    A history that cannot be read (locked, corrupt) calibrates without local rows rather than failing the page.
+    """
+    path = Path(db_path) if db_path is not None else default_db_path()
+    if not path.exists():
         return []
-    if RunHistory is not None:
-        try:
-            return list(RunHistory(path=db_path).rows(kind="quantization"))
-        except Exception:
-            pass
-    return _read_history_sqlite(Path(db_path))
-
-
-def _read_history_sqlite(path: Path) -> list[dict]:
-    import json
-
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            cur = conn.execute("SELECT id, created_at, kind, model_id, device, device_name, dtype, settings_json, "
-                               "metrics_json FROM runs WHERE kind = 'quantization'")
-            out = []
-            for rid, created, kind, model_id, device, device_name, dtype, settings, metrics in cur.fetchall():
-                try:
-                    out.append({"id": rid, "created_at": created, "kind": kind, "model_id": model_id,
-                                "device": device, "device_name": device_name, "dtype": dtype,
-                                "settings": json.loads(settings or "{}"), "metrics": json.loads(metrics or "{}")})
-                except json.JSONDecodeError:
-                    continue
-            return out
-    except sqlite3.Error:
+        return list(RunHistory(path=path).rows(kind="quantization"))
+    except HistoryError:
         return []
 
 

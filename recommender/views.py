@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from catalog.views import escape_markdown  # noqa: F401  (one escaper for every page's user text)
+from common.text import escape_markdown  # noqa: F401  (one escaper for every page's user text)
 
 from .techniques import techniques
 

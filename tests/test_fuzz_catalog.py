@@ -18,8 +18,8 @@ from streamlit.testing.v1 import AppTest
 from catalog import UnknownTechniqueError, load_catalog
 from catalog.schema import ACTS_ON, ADOPTION_COSTS, ROOTS, STAGES
 from catalog.search import MAX_QUERY_CHARS, SearchIndex, filter_techniques
-from catalog.views import escape_markdown
 from catalog.viewstate import ViewState
+from common.text import escape_markdown
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "catalog_page.py")
 FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)

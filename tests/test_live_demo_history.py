@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from live_demo.history import HistoryError, RunHistory, default_db_path, flatten_rows
+from common.history import HistoryError, RunHistory, default_db_path, flatten_rows
 from live_demo.runner import HeavyRunGate
 
 pytest_plugins = ["tests.live_demo_fixtures"]  # shared tiny-model fixtures
@@ -28,7 +28,7 @@ def _record(h: RunHistory, method: str = "fp32", tok_s: float = 10.0) -> int:
 
 
 def test_history_module_is_torch_and_streamlit_free():
-    code = ("import sys, live_demo.history, live_demo.runner, live_demo.errors; "
+    code = ("import sys, common.history, live_demo.runner, live_demo.errors; "
             "print('torch' in sys.modules, 'streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
