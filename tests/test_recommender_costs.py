@@ -203,3 +203,10 @@ def test_kv_cache_linear_in_batch_and_context(batch, ctx):
     one = costs.kv_cache_bytes(m, 2, ctx, 1)
     assert costs.kv_cache_bytes(m, 2, ctx, batch) == pytest.approx(one * batch)
     assert one == pytest.approx(costs.kv_bytes_per_token(m, 2) * ctx)
+
+
+def test_recommender_formats_match_the_shared_vocabulary():
+    from common.formats import WEIGHT_FORMAT_IDS
+    from recommender.formats import FORMATS
+
+    assert tuple(FORMATS) == WEIGHT_FORMAT_IDS
