@@ -17,10 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentile  # noqa: E402
-from recommender.calibration import default_calibrator, fit_calibrator, load_measurements  # noqa: E402
-from recommender.hardware import GPU  # noqa: E402
-from recommender.models import ModelSpec  # noqa: E402
-from recommender.planner import PlanRequest, plan  # noqa: E402
+from recommender import api  # noqa: E402
 
 SCENARIOS = {
     "llama-2-7b on 1x a100-80gb, chat": dict(model="llama-2-7b", gpu="a100-80gb", num_gpus=1,
@@ -36,21 +33,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
-    rows = load_measurements()
-    t0 = time.perf_counter()
-    fit_calibrator(rows)
-    fit_s = time.perf_counter() - t0
-    default_calibrator()   # warm the shared cache, as the page and CLI do once per process
+    fit_s = api.calibration_report()["fit_seconds"]
+    api.warm_up()   # warm the shared cache, as the page and CLI do once per process
     results = {}
     for name, spec in SCENARIOS.items():
         spec = dict(spec)
-        req = PlanRequest(model=ModelSpec.from_name(spec.pop("model")), gpu=GPU.from_name(spec.pop("gpu")), **spec)
+        req = api.PlanRequest(model=api.resolve_model(spec.pop("model")), gpu=api.resolve_gpu(spec.pop("gpu")), **spec)
         times, out = [], None
         for _ in range(args.repeats):
             t = time.perf_counter()
-            out = plan(req)
+            out = api.plan(req)
             times.append((time.perf_counter() - t) * 1e3)
-        results[name] = {"space": out["space"], "evaluated": out["searched"], "feasible": out["feasible"],
+        results[name] = {"space": out.space, "evaluated": out.searched, "feasible": out.feasible,
                          "p50_ms": round(statistics.median(times), 1), "p95_ms": percentile(times, 0.95),
                          "max_ms": round(max(times), 1)}
     worst_p95 = max(r["p95_ms"] for r in results.values())

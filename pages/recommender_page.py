@@ -3,114 +3,114 @@
 import pandas as pd
 import streamlit as st
 
-from recommender import RecommenderInputError, views
-from recommender.calibration import history_measurements, refresh_calibrator
-from recommender.export import all_exports
-from recommender.hardware import GPU, gpu_presets
-from recommender.models import MAX_CONFIG_BYTES, check_config_size, model_presets, resolve_model
-from recommender.planner import QUALITY_LEVELS, WORKLOADS, PlanRequest, plan, plan_details
-from recommender.report import calibration_report
+from common.text import escape_markdown
+from recommender import api
 
 st.title("Recommender")
 st.caption("Searches thousands of technique stacks with a cost model calibrated on published measurements, "
-           "ranks them (fit memory and latency, least quality risk, then fastest, then simplest) and explains each.")
+           "ranks them (fit memory and budgets within your quality tolerance, then your objective) and explains each.")
 
 
 @st.cache_data(show_spinner=False)
 def cached_report() -> dict:
-    return calibration_report()
+    return api.calibration_report()
 
 
-models, gpus = model_presets(), gpu_presets()
+models, gpus = api.model_presets(), api.gpu_presets()
 left, right = st.columns(2)
 with left:
-    source = st.radio("Model", ["Preset", "Parameter count", "config.json"], horizontal=True, key="model_source")
+    source = st.radio("Model", ["Preset", "Parameter count", "config.json"], horizontal=True, key="rec_model_source")
     model_id, params_b, config, upload = None, None, None, None
     if source == "Preset":
-        model_id = st.selectbox("Model preset", list(models), index=list(models).index("llama-2-7b"), key="model_id")
+        model_id = st.selectbox("Model preset", list(models), index=list(models).index("llama-2-7b"),
+                                key="rec_model_id")
     elif source == "Parameter count":
-        params_b = st.number_input("Parameters (billions)", value=7.0, key="params_b")
+        params_b = st.number_input("Parameters (billions)", value=7.0, key="rec_params_b")
     else:
-        config = st.text_area("Paste config.json", height=120, key="config_text", max_chars=MAX_CONFIG_BYTES)
-        upload = st.file_uploader(f"...or upload it (up to {MAX_CONFIG_BYTES // 1_000_000} MB)", type=["json"],
-                                  key="config_file")
-    workload = st.selectbox("Workload", WORKLOADS, key="workload",
+        config = st.text_area("Paste config.json", height=120, key="rec_config_text", max_chars=api.MAX_CONFIG_BYTES)
+        upload = st.file_uploader(f"...or upload it (up to {api.MAX_CONFIG_BYTES // 1_000_000} MB)", type=["json"],
+                                  key="rec_config_file")
+    workload = st.selectbox("Workload", api.WORKLOADS, key="rec_workload",
                             format_func=lambda w: {"inference": "inference (chat / batch serving)"}.get(w, w))
-    quality = st.radio("Quality tolerance", QUALITY_LEVELS, index=1, horizontal=True, key="quality")
+    quality = st.radio("Quality tolerance", api.QUALITY_LEVELS, index=1, horizontal=True, key="rec_quality")
+    objective = st.radio("Objective", api.OBJECTIVES, horizontal=True, key="rec_objective",
+                         help="least-risk: least quality risk, then fastest; fastest: fastest stack within the "
+                              "tolerance; simplest: fewest techniques that meet the budgets")
 with right:
-    gpu_choice = st.selectbox("GPU", list(gpus) + ["custom"], index=list(gpus).index("a100-80gb"), key="gpu_id")
+    gpu_choice = st.selectbox("GPU", list(gpus) + ["custom"], index=list(gpus).index("a100-80gb"), key="rec_gpu_id")
     if gpu_choice == "custom":
-        c1, c2, c3 = st.columns(3)
-        mem = c1.number_input("Memory GiB", value=24.0, key="gpu_mem")
-        bw = c2.number_input("Bandwidth GB/s", value=1000.0, key="gpu_bw")
-        tf = c3.number_input("FP16 TFLOPS", value=150.0, key="gpu_tflops")
-    num_gpus = st.number_input("GPU count", value=1, step=1, key="num_gpus")
+        c1, c2, c3, c4 = st.columns(4)
+        mem = c1.number_input("Memory GiB", value=24.0, key="rec_gpu_mem")
+        bw = c2.number_input("Bandwidth GB/s", value=1000.0, key="rec_gpu_bw")
+        tf = c3.number_input("FP16 TFLOPS", value=150.0, key="rec_gpu_tflops")
+        unified = c4.checkbox("Unified memory", key="rec_gpu_unified", help="memory shared with the CPU (Apple)")
+    num_gpus = st.number_input("GPU count", value=1, step=1, key="rec_num_gpus")
     c1, c2, c3 = st.columns(3)
-    batch = c1.number_input("Concurrency / batch", value=1, step=1, key="batch")
-    prompt_len = c2.number_input("Prompt tokens", value=512, step=64, key="prompt_len")
-    gen_len = c3.number_input("Output tokens", value=256, step=64, key="gen_len")
+    batch = c1.number_input("Concurrency / batch", value=1, step=1, key="rec_batch")
+    prompt_len = c2.number_input("Prompt tokens", value=512, step=64, key="rec_prompt_len")
+    gen_len = c3.number_input("Output tokens", value=256, step=64, key="rec_gen_len")
     c1, c2 = st.columns(2)
-    latency = c1.number_input("Budget ms/token (0 = none)", value=0.0, key="latency")
-    ttft = c2.number_input("Budget TTFT ms (0 = none)", value=0.0, key="ttft")
+    latency = c1.number_input("Budget ms/token (0 = none)", value=0.0, key="rec_latency")
+    ttft = c2.number_input("Budget TTFT ms (0 = none)", value=0.0, key="rec_ttft")
 
 try:
     if upload is not None:   # size checked before reading, whatever server.maxUploadSize allows
-        check_config_size(upload.size)
+        api.check_config_size(upload.size)
         config = upload.getvalue()
-    gpu = GPU.custom(mem, bw, tf) if gpu_choice == "custom" else gpus[gpu_choice]
-    model = resolve_model(model_id, params_b, config if source == "config.json" else None)
-    req = PlanRequest(model=model, gpu=gpu, num_gpus=num_gpus, workload=workload, batch=batch,
-                      prompt_len=prompt_len, gen_len=gen_len, latency_ms_per_token=latency or None,
-                      ttft_ms=ttft or None, quality=quality)
-    result = plan(req)
-except (RecommenderInputError, ValueError) as exc:
-    st.error(f"Cannot plan this: {views.escape_markdown(exc)}")
+    gpu = api.custom_gpu(mem, bw, tf, unified_memory=unified) if gpu_choice == "custom" else gpus[gpu_choice]
+    model = api.resolve_model(model_id, params_b, config if source == "config.json" else None)
+    req = api.PlanRequest(model=model, gpu=gpu, num_gpus=num_gpus, workload=workload, batch=batch,
+                          prompt_len=prompt_len, gen_len=gen_len, latency_ms_per_token=latency or None,
+                          ttft_ms=ttft or None, quality=quality, objective=objective)
+    result = api.plan(req)
+except (api.RecommenderInputError, ValueError) as exc:
+    st.error(f"Cannot plan this: {escape_markdown(exc)}")
     st.stop()
 
-plans = result["plans"]
-best = plans[0]
-st.caption(f"{result['space']:,} combinations in the search space, {result['searched']:,} compatible, "
-           f"{result['feasible']:,} fit in memory. Model: {views.escape_markdown(model.name)} "
+best, shown = result.best, result.to_dict()
+st.caption(f"{result.space:,} combinations in the search space, {result.searched:,} compatible, "
+           f"{result.feasible:,} fit in memory. Model: {escape_markdown(model.name)} "
            f"({model.total_params_b:.2f}B, {model.attention_kind}).")
-if "diagnosis" in result:
-    diag = result["diagnosis"]
-    (st.warning if diag["fits"] else st.error)(diag.get("reason", "No stack meets every budget."))
-    for tip in diag["suggestions"]:
+verdict = result.verdict
+{"success": st.success, "warning": st.warning, "error": st.error}[verdict["level"]](verdict["title"])
+if result.diagnosis:
+    st.markdown(f"**Why:** {result.diagnosis.get('reason', 'no stack meets every budget.')}")
+    for tip in result.diagnosis["suggestions"]:
         st.markdown(f"- {tip}")
 
-with st.container(border=True, key="stack_card"):
-    status = "fits and meets the budgets" if best["fits"] and best["meets_latency"] else "closest option"
-    st.subheader(f"Recommended stack ({status})")
+best_dict = shown["plans"][0]
+with st.container(border=True, key="rec_stack_card"):
+    st.subheader("Recommended stack" if verdict["level"] == "success" else "Best available option")
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("GiB per GPU", f"{best['per_gpu_memory_gib']:.1f}")
-    m2.metric("ms / token", "-" if best["decode_ms_per_token"] is None else f"{best['decode_ms_per_token']:.1f}")
-    m3.metric("TTFT ms" if best["ttft_ms"] is not None else "step s",
-              f"{best['ttft_ms']:.0f}" if best["ttft_ms"] is not None else f"{best['step_time_s']:.2f}")
-    m4.metric("quality risk", f"{best['quality_risk']:.1f}")
-    st.markdown(views.card_markdown(best))
+    m1.metric("GiB per GPU", f"{best.per_gpu_memory_gib:.1f}")
+    m2.metric("ms / token", "—" if best.decode_ms_per_token is None else f"{best.decode_ms_per_token:.1f}")
+    m3.metric("TTFT ms" if best.ttft_ms is not None else "step s",
+              f"{best.ttft_ms:.0f}" if best.ttft_ms is not None else f"{best.step_time_s:.2f}")
+    m4.metric("quality risk", f"{best.quality_risk:.1f}")
+    st.markdown(api.card_markdown(best_dict))
 
-details = plan_details(req, best)
-st.plotly_chart(views.memory_bar(details["memory_breakdown_gib"], details["capacity_gib"]), key="memory_bar")
-if details["latency_breakdown_ms"]:
-    st.plotly_chart(views.latency_bar(details["latency_breakdown_ms"], details["ttft_ms"]), key="latency_bar")
-    st.caption(f"Uncertainty band (leave-one-source-out residuals): {details['decode_ms_low']:.1f}-"
-               f"{details['decode_ms_high']:.1f} ms/token.")
-    st.plotly_chart(views.pareto_scatter(result["pareto"], req.latency_ms_per_token, gpu.usable_memory_gib),
-                    key="pareto_chart")
+est = best.estimate
+st.plotly_chart(api.memory_bar(est.memory_breakdown_gib, est.capacity_gib), key="rec_memory_bar")
+if est.latency_breakdown_ms:
+    st.plotly_chart(api.latency_bar(est.latency_breakdown_ms, est.ttft_ms), key="rec_latency_bar")
+    st.caption(f"Uncertainty band (leave-one-source-out residuals): {est.decode_ms_low:.1f}-"
+               f"{est.decode_ms_high:.1f} ms/token.")
+    st.plotly_chart(api.pareto_scatter(shown["pareto"], req.latency_ms_per_token, est.capacity_gib),
+                    key="rec_pareto_chart")
 
 st.subheader("Alternatives")
-st.dataframe(pd.DataFrame(views.alternatives_rows(plans)), hide_index=True, key="alternatives")
+st.dataframe(pd.DataFrame(api.alternatives_rows(shown["plans"])), hide_index=True, key="rec_alternatives")
 c1, c2 = st.columns(2)
-a = c1.selectbox("What if: plan A", range(len(plans)), format_func=lambda i: f"#{i + 1}", key="what_if_a")
-b = c2.selectbox("plan B", range(len(plans)), index=min(1, len(plans) - 1), format_func=lambda i: f"#{i + 1}",
-                 key="what_if_b")
-st.table(pd.DataFrame(views.compare_rows(plans[a], plans[b])))
+n = len(shown["plans"])
+a = c1.selectbox("What if: plan A", range(n), format_func=lambda i: f"#{i + 1}", key="rec_what_if_a")
+b = c2.selectbox("plan B", range(n), index=min(1, n - 1), format_func=lambda i: f"#{i + 1}", key="rec_what_if_b")
+st.table(pd.DataFrame(api.compare_rows(shown["plans"][a], shown["plans"][b])))
 
 st.subheader("Export the recommended stack")
-exports = all_exports(model, best)
+exports = api.all_exports(model, best)
 for tab, (name, text) in zip(st.tabs(list(exports)), exports.items(), strict=True):
-    tab.code(text, language="json" if name == "json" else "python" if name == "transformers" else "bash")
-    tab.download_button(f"Download {name}", text, file_name=f"stack-{name}.txt", key=f"download_{name}")
+    tab.code(text, language={"json": "json", "transformers": "python", "peft": "python"}.get(name, "bash"))
+    tab.download_button(f"Download {name}", text, file_name=f"stack-{name}.txt", key=f"rec_download_{name}")
 
 with st.expander("How accurate is this? (calibration report)"):
     report = cached_report()
@@ -122,8 +122,8 @@ with st.expander("How accurate is this? (calibration report)"):
                         f"{r['calibrated_loso']['median_abs_pct_error']}% over {r['roofline']['n']} rows.")
     st.markdown(f"**memory**: median abs error {report['memory']['analytic']['median_abs_pct_error']}% "
                 f"({report['memory']['analytic']['n']} rows). Method notes: docs/recommender.md.")
-    local_rows = len(history_measurements())
-    if st.button(f"Refit with the live demo's runs on this machine ({local_rows} usable)", key="refit"):
-        refresh_calibrator()
+    if st.button(f"Refit with the live demo's runs on this machine ({api.history_run_count()} usable)",
+                 key="rec_refit"):
+        api.refresh_calibration()
         cached_report.clear()
         st.rerun()

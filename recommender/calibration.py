@@ -327,6 +327,25 @@ class Calibrator:
             return np.ones(len(feats))
         return np.exp(self.decode_model.predict(feats))
 
+    def decode_batch(self, keys: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(correction, low, high) arrays for many decode steps.
+
+        Each key is (engine, gpu, fmt, num_gpus, batch, bytes_per_gpu, mode); divide the prior decode time by the
+        correction to get the calibrated time, by `high`/`low` for the band's fast/slow ends.
+        """
+        n = len(keys)
+        if self.decode_model is None or not n:
+            return np.ones(n), np.ones(n), np.ones(n)
+        y = self.decode_model.predict([decode_features(*k) for k in keys])
+        return np.exp(y), np.exp(y + self.decode_band[0]), np.exp(y + self.decode_band[1])
+
+    def prefill_batch(self, keys: list[tuple]) -> np.ndarray:
+        """Prefill corrections for many keys (engine, gpu, fmt, num_gpus, tokens, mode)."""
+        n = len(keys)
+        if self.prefill_model is None or not n:
+            return np.ones(n)
+        return np.exp(self.prefill_model.predict([prefill_features(*k) for k in keys]))
+
     def prefill_correction(self, engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, tokens: int,
                            mode: str) -> tuple[float, float, float]:
         if self.prefill_model is None:

@@ -1,4 +1,7 @@
-"""Command line: python -m recommender estimate|plan|models|gpus|calibrate (JSON to stdout, errors to stderr)."""
+"""Command line: python -m recommender estimate|plan|models|gpus|frameworks|techniques|calibrate.
+
+JSON goes to stdout; an error is one line on stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +10,17 @@ import json
 import sys
 from pathlib import Path
 
+from . import api
 from .errors import RecommenderInputError
-from .estimate import (
-    ENGINES,
-    WORKLOADS,
-    InferenceConfig,
-    TrainingConfig,
-    estimate_inference,
-    estimate_training,
-)
+from .estimate import ENGINES, WORKLOADS, TrainingConfig, workload_method
 from .formats import FORMATS, KV_BYTES
-from .hardware import gpu_presets, resolve_gpu
-from .models import check_config_size, model_presets, resolve_model
-from .planner import QUALITY_LEVELS, PlanRequest, plan
+from .techniques import techniques
+
+ENGINE_NAMES = {"hf": "Hugging Face transformers (FlashAttention / SDPA)", "hf-eager": "transformers, eager attention",
+                "vllm": "vLLM", "llama.cpp": "llama.cpp", "gpt-fast": "gpt-fast (PyTorch, torch.compile)",
+                "tensorrt-llm": "TensorRT-LLM"}
+SHARDING = ("none", "zero1", "zero2", "zero3", "fsdp")
+OPTIMIZERS = ("adamw", "adam-8bit", "paged-adam-8bit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,17 +30,22 @@ class _Parser(argparse.ArgumentParser):
         raise RecommenderInputError(message)
 
 
-def _add_model_gpu(p: argparse.ArgumentParser, allow_custom: bool) -> None:
-    p.add_argument("--model", help="model preset id (see `models`)")
+def _lower(text: str) -> str:
+    return str(text).strip().lower()
+
+
+def _add_model_gpu(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=_lower, help="model preset id (see `models`)")
     p.add_argument("--config", help="path to a Hugging Face config.json")
-    p.add_argument("--gpu", help="GPU preset id (see `gpus`)")
-    if allow_custom:
-        p.add_argument("--params-b", type=float, help="custom model size in billions of parameters")
-        p.add_argument("--gpu-mem-gib", type=float, help="custom GPU memory in GiB")
-        p.add_argument("--gpu-bandwidth-gbps", type=float, help="custom GPU bandwidth (GB/s)")
-        p.add_argument("--gpu-tflops", type=float, help="custom GPU dense fp16 TFLOPS")
+    p.add_argument("--params-b", type=float, help="custom model size in billions of parameters")
+    p.add_argument("--gpu", type=_lower, help="GPU preset id (see `gpus`)")
+    p.add_argument("--gpu-mem-gib", type=float, help="custom GPU memory in GiB")
+    p.add_argument("--gpu-bandwidth-gbps", type=float, help="custom GPU bandwidth (GB/s)")
+    p.add_argument("--gpu-tflops", type=float, help="custom GPU dense fp16 TFLOPS")
+    p.add_argument("--unified-memory", action="store_true",
+                   help="the custom GPU shares its memory with the CPU (Apple silicon): ~75%% is usable")
     p.add_argument("--num-gpus", type=int, default=1)
-    p.add_argument("--workload", default="inference", choices=WORKLOADS)
+    p.add_argument("--workload", type=_lower, default="inference", help=f"one of {', '.join(WORKLOADS)}")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--gen-len", type=int, default=256)
@@ -50,22 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m recommender", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     est = sub.add_parser("estimate", help="memory and latency of one configuration")
-    _add_model_gpu(est, allow_custom=True)
-    est.add_argument("--weights", default="fp16", help=f"one of {', '.join(FORMATS)}")
-    est.add_argument("--kv", default="fp16", help=f"one of {', '.join(KV_BYTES)}")
-    est.add_argument("--framework", default="hf", help=f"one of {', '.join(ENGINES)}")
+    _add_model_gpu(est)
+    est.add_argument("--weights", type=_lower, default=None, help=f"one of {', '.join(FORMATS)}")
+    est.add_argument("--kv", type=_lower, default=None, help=f"one of {', '.join(KV_BYTES)}")
+    est.add_argument("--framework", type=_lower, default=None, help=f"one of {', '.join(ENGINES)}")
+    est.add_argument("--techniques", help="comma-separated technique or catalog ids to evaluate as one stack "
+                                          "(see `techniques`), e.g. awq,kv-fp8,vllm")
+    est.add_argument("--gpu-memory-utilization", type=float,
+                     help="share of GPU memory the engine may fill (vLLM's gpu_memory_utilization; default 0.9)")
     est.add_argument("--lora-rank", type=int, default=16)
     est.add_argument("--no-checkpointing", action="store_true", help="fine-tuning without gradient checkpointing")
-    est.add_argument("--optimizer", default="adamw", choices=("adamw", "adam-8bit", "paged-adam-8bit"))
+    est.add_argument("--optimizer", type=_lower, default="adamw", choices=OPTIMIZERS)
+    est.add_argument("--sharding", type=_lower, default="none", choices=SHARDING,
+                     help="fine-tuning: shard optimizer/gradients/weights over --num-gpus (ZeRO stage or FSDP)")
     pl = sub.add_parser("plan", help="search technique stacks and rank them")
-    _add_model_gpu(pl, allow_custom=True)
+    _add_model_gpu(pl)
     pl.add_argument("--latency-ms-per-token", type=float)
     pl.add_argument("--ttft-ms", type=float)
-    pl.add_argument("--quality", default="small", choices=QUALITY_LEVELS)
+    pl.add_argument("--quality", type=_lower, default="small", choices=api.QUALITY_LEVELS)
     pl.add_argument("--max-plans", type=int, default=25)
     pl.add_argument("--no-pareto", action="store_true", help="omit the Pareto list from the output")
-    sub.add_parser("models", help="list model presets").add_argument("--json", action="store_true")
-    sub.add_parser("gpus", help="list GPU presets").add_argument("--json", action="store_true")
+    pl.add_argument("--no-exports", action="store_true", help="omit each plan's runnable exports")
+    for name, text in (("models", "list model presets"), ("gpus", "list GPU presets"),
+                       ("frameworks", "list the inference engines (--framework values)"),
+                       ("techniques", "list technique ids usable with estimate --techniques")):
+        sub.add_parser(name, help=text).add_argument("--json", action="store_true")
     cal = sub.add_parser("calibrate", help="leave-one-source-out accuracy of the calibrated cost model")
     cal.add_argument("--report", action="store_true", help="print the accuracy report (JSON)")
     cal.add_argument("--write", metavar="MARKDOWN", help="also update the generated section of this markdown file")
@@ -74,52 +89,78 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model(args):
+    given = [n for n, v in (("--model", args.model), ("--config", args.config), ("--params-b", args.params_b))
+             if v is not None]
+    if len(given) > 1:
+        raise RecommenderInputError(f"{' and '.join(given)} conflict: describe the model one way")
     config = None
-    if getattr(args, "config", None):
+    if args.config:
         path = Path(args.config)
         if not path.is_file():
             raise RecommenderInputError(f"config file not found: {args.config}")
         try:
-            check_config_size(path.stat().st_size)
+            api.check_config_size(path.stat().st_size)
             config = path.read_bytes()
         except OSError as exc:
             raise RecommenderInputError(f"cannot read config file {args.config}: {exc.strerror}") from None
-    return resolve_model(args.model, getattr(args, "params_b", None), config)
+    return api.resolve_model(args.model, args.params_b, config)
 
 
 def _gpu(args):
-    return resolve_gpu(args.gpu, getattr(args, "gpu_mem_gib", None), getattr(args, "gpu_bandwidth_gbps", None),
-                       getattr(args, "gpu_tflops", None))
+    return api.resolve_gpu(args.gpu, args.gpu_mem_gib, args.gpu_bandwidth_gbps, args.gpu_tflops,
+                           unified_memory=args.unified_memory)
+
+
+def _request(args, model, gpu, **extra) -> api.PlanRequest:
+    return api.PlanRequest(model=model, gpu=gpu, num_gpus=args.num_gpus, workload=args.workload, batch=args.batch,
+                           prompt_len=args.prompt_len, gen_len=args.gen_len, **extra)
 
 
 def run_estimate(args) -> dict:
     model, gpu = _model(args), _gpu(args)
-    if args.workload == "inference":
-        cfg = InferenceConfig(weights=args.weights, kv=args.kv, engine=args.framework, num_gpus=args.num_gpus,
-                              batch=args.batch, prompt_len=args.prompt_len, gen_len=args.gen_len)
-        return estimate_inference(model, gpu, cfg).to_dict()
-    method = args.workload.removeprefix("finetune-")
-    cfg = TrainingConfig(method=method, optimizer=args.optimizer, checkpointing=not args.no_checkpointing,
-                         num_gpus=args.num_gpus, batch=args.batch, seq_len=args.prompt_len + args.gen_len,
-                         lora_rank=args.lora_rank, flash=gpu.flash_attention_2)
-    return estimate_training(model, gpu, cfg).to_dict()
+    if args.workload not in WORKLOADS:
+        workload_method(args.workload)   # raises the unknown-workload error
+    if args.workload != "inference":
+        for flag, value in (("--weights", args.weights), ("--kv", args.kv), ("--framework", args.framework),
+                            ("--techniques", args.techniques),
+                            ("--gpu-memory-utilization", args.gpu_memory_utilization)):
+            if value is not None:
+                raise RecommenderInputError(f"{flag} applies to inference, not to --workload {args.workload}")
+        cfg = TrainingConfig(method=workload_method(args.workload), optimizer=args.optimizer,
+                             checkpointing=not args.no_checkpointing, sharding=args.sharding, num_gpus=args.num_gpus,
+                             batch=args.batch, seq_len=args.prompt_len + args.gen_len, lora_rank=args.lora_rank,
+                             flash=gpu.flash_attention_2)
+        return api.estimate(model, gpu, cfg).to_dict()
+    if args.sharding != "none":
+        raise RecommenderInputError("--sharding applies to fine-tuning (--workload finetune-...), not inference")
+    if args.techniques:
+        if args.weights or args.kv:
+            raise RecommenderInputError("--techniques conflicts with --weights/--kv: the stack sets them")
+        ids = [t for t in args.techniques.split(",") if t.strip()]
+        plan = api.evaluate_stack(_request(args, model, gpu), ids, engine=args.framework)
+        if args.gpu_memory_utilization is not None:
+            raise RecommenderInputError("--gpu-memory-utilization with --techniques is not supported; "
+                                        "use --weights/--kv/--framework")
+        return plan.to_dict()
+    cfg = api.InferenceConfig(weights=args.weights or "fp16", kv=args.kv or "fp16", engine=args.framework or "hf",
+                              num_gpus=args.num_gpus, batch=args.batch, prompt_len=args.prompt_len,
+                              gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization)
+    return api.estimate(model, gpu, cfg).to_dict()
 
 
 def run_plan(args) -> dict:
-    req = PlanRequest(model=_model(args), gpu=_gpu(args), num_gpus=args.num_gpus, workload=args.workload,
-                      batch=args.batch, prompt_len=args.prompt_len, gen_len=args.gen_len,
-                      latency_ms_per_token=args.latency_ms_per_token, ttft_ms=args.ttft_ms, quality=args.quality,
-                      max_plans=args.max_plans)
-    out = plan(req)
+    req = _request(args, _model(args), _gpu(args), latency_ms_per_token=args.latency_ms_per_token,
+                   ttft_ms=args.ttft_ms, quality=args.quality, max_plans=args.max_plans)
+    out = api.plan(req).to_dict(exports=not args.no_exports)
     if args.no_pareto:
         out.pop("pareto", None)
     return out
 
 
 def run_calibrate(args) -> dict:
-    from .report import calibration_report, write_markdown_section
+    from .report import write_markdown_section
 
-    report = calibration_report()
+    report = api.calibration_report()
     if args.write:
         try:
             write_markdown_section(Path(args.write), report)
@@ -140,9 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command == "models":
-            out = {"models": [m.to_dict() for m in model_presets().values()]}
+            out = {"models": api.list_models()}
         elif args.command == "gpus":
-            out = {"gpus": [g.to_dict() for g in gpu_presets().values()]}
+            out = {"gpus": api.list_gpus()}
+        elif args.command == "frameworks":
+            out = {"frameworks": [{"id": e, "name": ENGINE_NAMES.get(e, e)} for e in ENGINES]}
+        elif args.command == "techniques":
+            out = {"techniques": [{"id": t.id, "name": t.name, "category": t.category, "catalog_id": t.catalog_id}
+                                  for t in techniques().values()]}
         elif args.command == "estimate":
             out = run_estimate(args)
         elif args.command == "plan":

@@ -25,13 +25,18 @@ def shorten(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# kinds of id that a `python -m recommender <command>` lists; other kinds list their values in the message
+LISTING_COMMANDS = {"gpu": "gpus", "model": "models", "framework": "frameworks", "technique": "techniques"}
+
+
 def unknown_id_error(kind: str, name: str, known: list[str]) -> RecommenderInputError:
-    """Build an 'unknown preset' error that suggests the closest ids."""
-    hint = closest_ids(name[:200], known)
+    """Build an 'unknown id' error that suggests the closest ids and names a real command that lists them all."""
+    hint = closest_ids(str(name)[:200], known)
     suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
-    return RecommenderInputError(
-        f"unknown {kind} {shorten(name)}.{suggestion} Run `python -m recommender {kind}s` to list presets."
-    )
+    command = LISTING_COMMANDS.get(kind)
+    listing = (f" Run `python -m recommender {command}` to list them." if command
+               else f" Known: {', '.join(known)}.")
+    return RecommenderInputError(f"unknown {kind} {shorten(name)}.{suggestion}{listing}")
 
 
 def check_number(name: str, value, *, low: float, high: float, integer: bool = False) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from . import costs
 from .errors import RecommenderInputError, check_number
 from .formats import WeightFormat, kv_bytes_per_element, weight_format
@@ -38,6 +40,14 @@ class InferenceConfig:
     acceptance_rate: float = 0.7
     tokens_per_step: float = 1.0         # Medusa / prompt lookup: accepted tokens per verification step
     extra_weight_bytes: float = 0.0      # e.g. Medusa heads
+    memory_utilization: float | None = None   # engine memory share; None = the engine's default
+
+    def __post_init__(self):
+        # ids are case-insensitive everywhere: "VLLM", "INT4" and " fp8 " mean vllm, int4 and fp8
+        for name in ("engine", "weights", "kv"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, value.strip().lower())
 
     def validated(self) -> InferenceConfig:
         check_number("batch", self.batch, low=1, high=MAX_BATCH, integer=True)
@@ -50,6 +60,8 @@ class InferenceConfig:
             raise unknown_id_error("framework", self.engine, list(ENGINES))
         weight_format(self.weights)
         kv_bytes_per_element(self.kv)
+        if self.memory_utilization is not None:
+            check_number("GPU memory utilization", self.memory_utilization, low=0.05, high=1.0)
         return self
 
 
@@ -94,174 +106,261 @@ class Estimate:
 
 # ------------------------------------------------------------------ shared helpers
 def compute_peak_flops(gpu: GPU, fmt: WeightFormat) -> float:
-    """Tensor peak for the math dtype: int8/fp8 activations use the 8-bit peak; weight-only formats compute in fp16."""
+    """Tensor peak (FLOP/s) for the math dtype: W8A8/FP8 use the 8-bit peak; weight-only formats compute in fp16."""
     if fmt.id in ("int8-w8a8", "fp8") and gpu.int8_tops > 0:
         return gpu.int8_tops * 1e12
     return gpu.fp16_tflops * 1e12
 
 
 def parallel_mode(engine: str, num_gpus: int) -> str:
+    """'single', 'tensor' (Megatron-style, every GPU reads 1/n of each layer) or 'layer-split' (pipeline)."""
     if num_gpus <= 1:
         return "single"
     return "layer-split" if engine in LAYER_SPLIT_ENGINES else "tensor"
 
 
+def engine_memory_share(engine: str, memory_utilization: float | None = None) -> float:
+    """Share of the usable device memory an engine may fill (docs/cost_model.md section 2.5).
+
+    vLLM pre-allocates `gpu_memory_utilization` of the device (default costs.VLLM_MEMORY_UTILIZATION); other engines
+    allocate on demand, so they may use all of it. An explicit `memory_utilization` overrides the engine default.
+    """
+    if memory_utilization is not None:
+        return memory_utilization
+    return costs.VLLM_MEMORY_UTILIZATION if engine == "vllm" else 1.0
+
+
+def engine_capacity_bytes(gpu: GPU, engine: str, memory_utilization: float | None = None) -> float:
+    """Bytes per GPU the engine can fill: usable device memory times the engine's memory share."""
+    return gpu.usable_memory_gib * costs.GIB * engine_memory_share(engine, memory_utilization)
+
+
 def kv_cache_total_bytes(model: ModelSpec, cfg: InferenceConfig) -> float:
+    """Whole KV cache (bytes, all GPUs together) for `cfg.batch` sequences of prompt + output tokens."""
     context = cfg.prompt_len + cfg.gen_len
     return costs.kv_cache_bytes(model, kv_bytes_per_element(cfg.kv), context, cfg.batch, cfg.kv_keep_fraction,
                                 cfg.kv_keep_tokens)
 
 
-def decode_step_roofline(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, tokens_per_step: int = 1,
-                         params_scale: float = 1.0) -> dict[str, float]:
-    """Uncalibrated time of one decode step (seconds) and the bytes/FLOPs behind it, per GPU."""
-    fmt = weight_format(cfg.weights)
-    mode = parallel_mode(cfg.engine, cfg.num_gpus)
-    split = cfg.num_gpus if mode == "tensor" else 1
-    weights_read = costs.weight_read_bytes_per_step(model, fmt.bits_per_weight, cfg.batch, fmt.quantizes_embeddings,
-                                                    cfg.body_factor) * params_scale
-    avg_context = cfg.prompt_len + cfg.gen_len / 2
-    kv_read = kv_cache_total_bytes(model, cfg) * avg_context / (cfg.prompt_len + cfg.gen_len)
-    flops = costs.decode_flops_per_step(model.active_params * params_scale, cfg.batch * tokens_per_step,
-                                        avg_context, model)
-    bw = gpu.bandwidth_gbps * 1e9
-    peak = compute_peak_flops(gpu, fmt)
-    memory_s = (weights_read + kv_read * params_scale) / split / bw
-    compute_s = flops / split / peak
-    comm_s = 0.0
-    if mode == "tensor":
-        comm_s = costs.tensor_parallel_comm_time(model, cfg.batch, tokens_per_step, cfg.num_gpus,
-                                                 gpu.link_gbps * 1e9)
-    # Prior: the roofline at the kernel's typical share of peak (formats.py prior_mbu; PREFILL_MFU_PRIOR).
-    prior_s = max(memory_s / fmt.prior_mbu, compute_s / costs.PREFILL_MFU_PRIOR) + comm_s
-    return {"memory_s": memory_s, "compute_s": compute_s, "comm_s": comm_s,
-            "weights_s": weights_read / split / bw, "kv_s": kv_read / split / bw,
-            "bytes_per_gpu": (weights_read + kv_read) / split, "roofline_s": max(memory_s, compute_s) + comm_s,
-            "prior_s": prior_s, "prior_mbu": fmt.prior_mbu}
+# ------------------------------------------------------------------ the one inference cost model
+class InferenceEvaluator:
+    """Memory and latency of inference configurations of one model on one GPU type: the only implementation.
+
+    `estimate_inference` evaluates one configuration; the planner evaluates thousands through `evaluate_many`,
+    which memoises the parts that do not change across stacks (weight and KV bytes per format) and calls the
+    calibrator once for the whole batch. Both paths run the same code, so a plan and its detail view agree.
+    Formulas: docs/cost_model.md (sections 2-3); constants: recommender/costs.py.
+    """
+
+    def __init__(self, model: ModelSpec, gpu: GPU, calibrator=None):
+        self.model, self.gpu, self.calibrator = model, gpu, calibrator
+        self.bw = gpu.bandwidth_gbps * 1e9
+        self.link = gpu.link_gbps * 1e9
+        self._cache: dict = {}
+
+    # ---- memoised pieces
+    def _memo(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def weight_total_bytes(self, fmt: WeightFormat, body_factor: float) -> float:
+        """Resident weight bytes of the whole model in `fmt` (docs/cost_model.md 2.1)."""
+        return self._memo(("w", fmt.id, body_factor), lambda: costs.weight_bytes(
+            self.model, fmt.bits_per_weight, fmt.quantizes_embeddings, body_factor)["total"])
+
+    def weight_read_bytes(self, fmt: WeightFormat, body_factor: float, batch: int) -> float:
+        """Weight bytes streamed per decode step (MoE: the experts a batch touches; docs/cost_model.md 3.1)."""
+        return self._memo(("wr", fmt.id, body_factor, batch), lambda: costs.weight_read_bytes_per_step(
+            self.model, fmt.bits_per_weight, batch, fmt.quantizes_embeddings, body_factor))
+
+    def kv_bytes(self, cfg: InferenceConfig) -> tuple[float, float]:
+        """(whole KV cache, KV bytes read per decode step at the mean context) in bytes."""
+        key = ("kv", cfg.kv, cfg.batch, cfg.prompt_len, cfg.gen_len, cfg.kv_keep_fraction, cfg.kv_keep_tokens)
+
+        def make():
+            total = kv_cache_total_bytes(self.model, cfg)
+            context = cfg.prompt_len + cfg.gen_len
+            return total, total * (cfg.prompt_len + cfg.gen_len / 2) / context
+        return self._memo(key, make)
+
+    def comm_s(self, cfg: InferenceConfig, mode: str, tokens: int) -> float:
+        """Tensor-parallel all-reduce time of one step that processes `tokens` per sequence (seconds)."""
+        if mode != "tensor":
+            return 0.0
+        return self._memo(("comm", cfg.batch, tokens, cfg.num_gpus), lambda: costs.tensor_parallel_comm_time(
+            self.model, cfg.batch, tokens, cfg.num_gpus, self.link))
+
+    # ---- per configuration
+    def memory(self, cfg: InferenceConfig) -> dict[str, float]:
+        """Per-GPU bytes: weights, kv_cache, activations, runtime; plus capacity and offloaded (all GPUs)."""
+        model, fmt = self.model, weight_format(cfg.weights)
+        mode = parallel_mode(cfg.engine, cfg.num_gpus)
+        n = cfg.num_gpus
+        weights = self.weight_total_bytes(fmt, cfg.body_factor) + cfg.extra_weight_bytes
+        kv_total, _ = self.kv_bytes(cfg)
+        # a draft model of draft_fraction x the target's size brings its own weights and KV cache
+        weights *= 1 + cfg.draft_fraction
+        kv_total *= 1 + cfg.draft_fraction
+        flash = cfg.engine != "hf-eager"
+        activations = self._memo(("act", cfg.batch, cfg.prompt_len, flash), lambda: costs.inference_activation_bytes(
+            model, cfg.batch, cfg.prompt_len, flash))
+        # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv).
+        kv_split = min(n, model.kv_heads) if mode == "tensor" else n
+        per_gpu = {
+            "weights": weights / n,
+            "kv_cache": kv_total / kv_split,
+            "activations": activations / (n if mode == "tensor" else 1),
+            "runtime": float(costs.CUDA_CONTEXT_BYTES),
+        }
+        capacity = engine_capacity_bytes(self.gpu, cfg.engine, cfg.memory_utilization)
+        offloaded = 0.0
+        if cfg.offload != "none":
+            room = max(capacity - per_gpu["kv_cache"] - per_gpu["activations"] - per_gpu["runtime"], 0.0)
+            offloaded = max(per_gpu["weights"] - room, 0.0)
+            per_gpu["weights"] -= offloaded
+        per_gpu["capacity"] = capacity
+        per_gpu["offloaded"] = offloaded * n
+        return per_gpu
+
+    def decode_step(self, cfg: InferenceConfig, tokens_per_step: int = 1) -> dict[str, float]:
+        """Uncalibrated time of one decode step (seconds) that checks `tokens_per_step` tokens per sequence.
+
+        memory_s reads the weights once and the KV cache at the mean context; compute_s counts 2 FLOPs per active
+        parameter per token plus attention; prior_s applies the kernel's typical share of peak (formats.prior_mbu,
+        costs.PREFILL_MFU_PRIOR) and adds the tensor-parallel all-reduces (docs/cost_model.md 3.1-3.3).
+        """
+        model, fmt = self.model, weight_format(cfg.weights)
+        mode = parallel_mode(cfg.engine, cfg.num_gpus)
+        split = cfg.num_gpus if mode == "tensor" else 1
+        w_read = self.weight_read_bytes(fmt, cfg.body_factor, cfg.batch)
+        _, kv_read = self.kv_bytes(cfg)
+        avg_context = cfg.prompt_len + cfg.gen_len / 2
+        flops = costs.decode_flops_per_step(model.active_params, cfg.batch * tokens_per_step, avg_context, model)
+        memory_s = (w_read + kv_read) / split / self.bw
+        compute_s = flops / split / compute_peak_flops(self.gpu, fmt)
+        comm_s = self.comm_s(cfg, mode, tokens_per_step)
+        prior_s = max(memory_s / fmt.prior_mbu, compute_s / costs.PREFILL_MFU_PRIOR) + comm_s
+        return {"memory_s": memory_s, "compute_s": compute_s, "comm_s": comm_s,
+                "weights_s": w_read / split / self.bw, "kv_s": kv_read / split / self.bw,
+                "bytes_per_gpu": (w_read + kv_read) / split, "roofline_s": max(memory_s, compute_s) + comm_s,
+                "prior_s": prior_s, "prior_mbu": fmt.prior_mbu, "mode": mode}
+
+    def prefill_s(self, cfg: InferenceConfig, prior: bool = False) -> float:
+        """Uncalibrated prefill time (seconds): compute-bound, never faster than one pass over the weights.
+
+        prior=True applies the typical efficiencies (costs.PREFILL_MFU_PRIOR, the format's prior_mbu).
+        """
+        fmt = weight_format(cfg.weights)
+        mode = parallel_mode(cfg.engine, cfg.num_gpus)
+        split = cfg.num_gpus if mode == "tensor" else 1
+        flops = costs.prefill_flops(self.model.active_params, cfg.batch, cfg.prompt_len, self.model)
+        compute = flops / split / compute_peak_flops(self.gpu, fmt)
+        memory = self.weight_total_bytes(fmt, cfg.body_factor) / split / self.bw
+        if prior:
+            compute, memory = compute / costs.PREFILL_MFU_PRIOR, memory / fmt.prior_mbu
+        return max(compute, memory) + self.comm_s(cfg, mode, cfg.prompt_len)
+
+    def _per_token_s(self, cfg: InferenceConfig, step: dict, step_s: float, correction: float) -> float:
+        """Per-token decode time after speculative decoding / Medusa / prompt lookup (docs/cost_model.md 3.4)."""
+        if cfg.draft_fraction > 0:
+            verify = self.decode_step(cfg, tokens_per_step=cfg.draft_len + 1)
+            verify_s = max(step_s, verify["prior_s"] / correction)
+            # a draft draft_fraction x the target's size, run with the same kernels and layout, costs that share
+            draft_s = step["prior_s"] * cfg.draft_fraction / correction
+            return costs.speculative_time_per_token(step_s, draft_s, verify_s, cfg.acceptance_rate, cfg.draft_len)
+        if cfg.tokens_per_step > 1:
+            width = int(round(cfg.tokens_per_step)) + 4   # candidate tokens verified per step
+            verify = self.decode_step(cfg, tokens_per_step=width)
+            return max(step_s, verify["prior_s"] / correction) / cfg.tokens_per_step
+        return step_s
+
+    def evaluate_many(self, cfgs: list[InferenceConfig]) -> list[Estimate]:
+        """Estimates for many configurations, with one calibrator call per family for the whole batch."""
+        cfgs = [c.validated() for c in cfgs]
+        steps = [self.decode_step(c) for c in cfgs]
+        fmts = [weight_format(c.weights) for c in cfgs]
+        n = len(cfgs)
+        corr, low, high, pcorr = np.ones(n), np.ones(n), np.ones(n), np.ones(n)
+        if self.calibrator is not None and n:
+            corr, low, high = self.calibrator.decode_batch(
+                [(c.engine, self.gpu, f, c.num_gpus, c.batch, s["bytes_per_gpu"], s["mode"])
+                 for c, f, s in zip(cfgs, fmts, steps, strict=True)])
+            pcorr = self.calibrator.prefill_batch(
+                [(c.engine, self.gpu, f, c.num_gpus, c.batch * c.prompt_len, s["mode"])
+                 for c, f, s in zip(cfgs, fmts, steps, strict=True)])
+        return [self._finish(c, f, s, float(a), float(lo), float(hi), float(p))
+                for c, f, s, a, lo, hi, p in zip(cfgs, fmts, steps, corr, low, high, pcorr, strict=True)]
+
+    def evaluate(self, cfg: InferenceConfig) -> Estimate:
+        return self.evaluate_many([cfg])[0]
+
+    def _finish(self, cfg: InferenceConfig, fmt: WeightFormat, step: dict, correction: float, low: float,
+                high: float, prefill_correction: float) -> Estimate:
+        model, gpu = self.model, self.gpu
+        warnings = _hardware_warnings(gpu, fmt, cfg)
+        if cfg.prompt_len + cfg.gen_len > model.context:
+            warnings.append(f"prompt + output ({cfg.prompt_len + cfg.gen_len}) exceeds the model's context "
+                            f"({model.context}); the estimate assumes it could run anyway")
+        mem = self.memory(cfg)
+        capacity = mem.pop("capacity")
+        offloaded = mem.pop("offloaded")
+        per_gpu_bytes = sum(mem.values())
+        fits = per_gpu_bytes <= capacity and not (cfg.offload != "none" and mem["weights"] <= 0)
+        offload_s = costs.offload_time(offloaded / cfg.num_gpus, self.link) if offloaded > 0 else 0.0
+        base_step_s = step["prior_s"] / correction
+        step_s = max(base_step_s, offload_s) if cfg.offload == "overlap" else base_step_s + offload_s
+        per_token_s = self._per_token_s(cfg, step, step_s, correction)
+        prefill_s = self.prefill_s(cfg, prior=True) / prefill_correction + offload_s
+        scale = per_token_s / step_s
+        to_ms = 1e3 * scale / correction
+        breakdown = {
+            "weights_read": step["weights_s"] / step["prior_mbu"] * to_ms,
+            "kv_read": step["kv_s"] / step["prior_mbu"] * to_ms,
+            "tensor_parallel_comm": step["comm_s"] * to_ms,
+            "offload_transfer": offload_s * 1e3 * scale if offloaded > 0 else 0.0,
+        }
+        if step["compute_s"] / costs.PREFILL_MFU_PRIOR > step["memory_s"] / step["prior_mbu"]:
+            breakdown = {"compute_bound_matmuls": step["compute_s"] / costs.PREFILL_MFU_PRIOR * to_ms,
+                         "tensor_parallel_comm": breakdown["tensor_parallel_comm"],
+                         "offload_transfer": breakdown["offload_transfer"]}
+        breakdown["other"] = max(per_token_s * 1e3 - sum(breakdown.values()), 0.0)
+        share = engine_memory_share(cfg.engine, cfg.memory_utilization)
+        return Estimate(
+            workload="inference", model_id=model.id, gpu_id=gpu.id, num_gpus=cfg.num_gpus,
+            memory_gib=per_gpu_bytes * cfg.num_gpus / costs.GIB, per_gpu_memory_gib=per_gpu_bytes / costs.GIB,
+            capacity_gib=capacity / costs.GIB, fits=fits,
+            memory_breakdown_gib={k: v / costs.GIB for k, v in mem.items()}, offloaded_gib=offloaded / costs.GIB,
+            reserved_gib=gpu.usable_memory_gib * share if share < 1.0 else None,
+            ttft_ms=prefill_s * 1e3, decode_ms_per_token=per_token_s * 1e3,
+            decode_ms_low=per_token_s * correction / high * 1e3, decode_ms_high=per_token_s * correction / low * 1e3,
+            decode_tokens_per_s=1.0 / per_token_s, throughput_tokens_per_s=cfg.batch / per_token_s,
+            roofline_decode_ms_per_token=step["roofline_s"] * 1e3, latency_breakdown_ms=breakdown,
+            calibrated=self.calibrator is not None, warnings=warnings, settings=asdict(cfg))
+
+
+# ------------------------------------------------------------------ functional faces of the same model
+def decode_step_roofline(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, tokens_per_step: int = 1) -> dict:
+    """Uncalibrated decode step of `cfg` (see InferenceEvaluator.decode_step)."""
+    return InferenceEvaluator(model, gpu).decode_step(cfg, tokens_per_step)
 
 
 def prefill_roofline(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, prior: bool = False) -> float:
-    """Uncalibrated prefill time (seconds): compute-bound, but never faster than one pass over the weights.
-
-    prior=True applies the typical efficiencies (PREFILL_MFU_PRIOR, the format's prior_mbu)."""
-    fmt = weight_format(cfg.weights)
-    mode = parallel_mode(cfg.engine, cfg.num_gpus)
-    split = cfg.num_gpus if mode == "tensor" else 1
-    flops = costs.prefill_flops(model.active_params, cfg.batch, cfg.prompt_len, model)
-    weights = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings, cfg.body_factor)["total"]
-    compute = flops / split / compute_peak_flops(gpu, fmt)
-    memory = weights / split / (gpu.bandwidth_gbps * 1e9)
-    comm = costs.tensor_parallel_comm_time(model, cfg.batch, cfg.prompt_len, cfg.num_gpus,
-                                           gpu.link_gbps * 1e9) if mode == "tensor" else 0.0
-    if prior:
-        compute, memory = compute / costs.PREFILL_MFU_PRIOR, memory / fmt.prior_mbu
-    return max(compute, memory) + comm
+    """Uncalibrated prefill seconds of `cfg` (see InferenceEvaluator.prefill_s)."""
+    return InferenceEvaluator(model, gpu).prefill_s(cfg, prior)
 
 
 def inference_memory(model: ModelSpec, gpu: GPU, cfg: InferenceConfig) -> dict[str, float]:
     """Per-GPU memory components in bytes, plus offloaded bytes and the usable capacity."""
-    fmt = weight_format(cfg.weights)
-    mode = parallel_mode(cfg.engine, cfg.num_gpus)
-    weights = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings, cfg.body_factor)["total"]
-    weights += cfg.extra_weight_bytes
-    kv = kv_cache_total_bytes(model, cfg)
-    draft_weights = weights * cfg.draft_fraction
-    draft_kv = kv * cfg.draft_fraction
-    flash = cfg.engine != "hf-eager"
-    activations = costs.inference_activation_bytes(model, cfg.batch, cfg.prompt_len, flash)
-    n = cfg.num_gpus
-    # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv).
-    kv_split = min(n, model.kv_heads) if mode == "tensor" else n
-    per_gpu = {
-        "weights": (weights + draft_weights) / n,
-        "kv_cache": (kv + draft_kv) / kv_split,
-        "activations": activations / (n if mode == "tensor" else 1),
-        "runtime": float(costs.CUDA_CONTEXT_BYTES),
-    }
-    capacity = gpu.usable_memory_gib * costs.GIB
-    if cfg.engine == "vllm":
-        capacity *= costs.VLLM_MEMORY_UTILIZATION
-    offloaded = 0.0
-    if cfg.offload != "none":
-        others = per_gpu["kv_cache"] + per_gpu["activations"] + per_gpu["runtime"]
-        room = max(capacity - others, 0.0)
-        offloaded = max(per_gpu["weights"] - room, 0.0)
-        per_gpu["weights"] -= offloaded
-    per_gpu["capacity"] = capacity
-    per_gpu["offloaded"] = offloaded * n
-    return per_gpu
+    return InferenceEvaluator(model, gpu).memory(cfg)
 
 
-# ------------------------------------------------------------------ inference
-def estimate_inference(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, calibrate: bool = True) -> Estimate:
-    """Memory and latency of one inference configuration."""
-    cfg = cfg.validated()
-    fmt = weight_format(cfg.weights)
-    warnings = _hardware_warnings(gpu, fmt, cfg)
-    if cfg.prompt_len + cfg.gen_len > model.context:
-        warnings.append(f"prompt + output ({cfg.prompt_len + cfg.gen_len}) exceeds the model's context "
-                        f"({model.context}); the estimate assumes it could run anyway")
-    mem = inference_memory(model, gpu, cfg)
-    capacity = mem.pop("capacity")
-    offloaded = mem.pop("offloaded")
-    per_gpu_bytes = sum(mem.values())
-    fits = per_gpu_bytes <= capacity
-    if cfg.offload != "none" and mem["weights"] <= 0:
-        fits = False
-    step = decode_step_roofline(model, gpu, cfg)
-    mode = parallel_mode(cfg.engine, cfg.num_gpus)
-    correction, low, high, prefill_correction = 1.0, 1.0, 1.0, 1.0
-    if calibrate:
-        from .calibration import default_calibrator
+def estimate_inference(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, calibrator=None) -> Estimate:
+    """Memory and latency of one inference configuration; calibrated when a calibrator is given.
 
-        cal = default_calibrator()
-        correction, low, high = cal.decode_correction(engine=cfg.engine, gpu=gpu, fmt=fmt, num_gpus=cfg.num_gpus,
-                                                      batch=cfg.batch, bytes_per_gpu=step["bytes_per_gpu"], mode=mode)
-        prefill_correction = cal.prefill_correction(engine=cfg.engine, gpu=gpu, fmt=fmt, num_gpus=cfg.num_gpus,
-                                                    tokens=cfg.batch * cfg.prompt_len, mode=mode)[0]
-    offload_s = costs.offload_time(offloaded / cfg.num_gpus, gpu.link_gbps * 1e9) if offloaded > 0 else 0.0
-    base_step_s = step["prior_s"] / correction
-    step_s = max(base_step_s, offload_s) if cfg.offload == "overlap" else base_step_s + offload_s
-    per_token_s = _apply_decoding(model, gpu, cfg, step_s, correction)
-    prefill_s = prefill_roofline(model, gpu, cfg, prior=True) / prefill_correction + offload_s
-    scale = per_token_s / step_s
-    to_ms = 1e3 * scale / correction
-    breakdown = {
-        "weights_read": step["weights_s"] / step["prior_mbu"] * to_ms,
-        "kv_read": step["kv_s"] / step["prior_mbu"] * to_ms,
-        "tensor_parallel_comm": step["comm_s"] * to_ms,
-        "offload_transfer": offload_s * 1e3 * scale if offloaded > 0 else 0.0,
-    }
-    if step["compute_s"] / costs.PREFILL_MFU_PRIOR > step["memory_s"] / step["prior_mbu"]:
-        breakdown = {"compute_bound_matmuls": step["compute_s"] / costs.PREFILL_MFU_PRIOR * to_ms,
-                     "tensor_parallel_comm": breakdown["tensor_parallel_comm"],
-                     "offload_transfer": breakdown["offload_transfer"]}
-    breakdown["other"] = max(per_token_s * 1e3 - sum(breakdown.values()), 0.0)
-    reserved = gpu.usable_memory_gib * costs.VLLM_MEMORY_UTILIZATION if cfg.engine == "vllm" else None
-    return Estimate(
-        workload="inference", model_id=model.id, gpu_id=gpu.id, num_gpus=cfg.num_gpus,
-        memory_gib=per_gpu_bytes * cfg.num_gpus / costs.GIB, per_gpu_memory_gib=per_gpu_bytes / costs.GIB,
-        capacity_gib=capacity / costs.GIB, fits=fits,
-        memory_breakdown_gib={k: v / costs.GIB for k, v in mem.items()}, offloaded_gib=offloaded / costs.GIB,
-        reserved_gib=reserved, ttft_ms=prefill_s * 1e3, decode_ms_per_token=per_token_s * 1e3,
-        decode_ms_low=per_token_s * correction / high * 1e3, decode_ms_high=per_token_s * correction / low * 1e3,
-        decode_tokens_per_s=1.0 / per_token_s, throughput_tokens_per_s=cfg.batch / per_token_s,
-        roofline_decode_ms_per_token=step["roofline_s"] * 1e3, latency_breakdown_ms=breakdown, calibrated=calibrate,
-        warnings=warnings, settings=asdict(cfg))
-
-
-def _apply_decoding(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, step_s: float, correction: float) -> float:
-    """Per-token time after speculative decoding / Medusa / prompt lookup (verification costs compute)."""
-    if cfg.draft_fraction > 0:
-        verify = decode_step_roofline(model, gpu, cfg, tokens_per_step=cfg.draft_len + 1)
-        verify_s = max(step_s, verify["prior_s"] / correction)
-        draft_s = decode_step_roofline(model, gpu, cfg, params_scale=cfg.draft_fraction)["prior_s"] / correction
-        return costs.speculative_time_per_token(step_s, draft_s, verify_s, cfg.acceptance_rate, cfg.draft_len)
-    if cfg.tokens_per_step > 1:
-        width = int(round(cfg.tokens_per_step)) + 4   # candidate tokens verified per step
-        verify = decode_step_roofline(model, gpu, cfg, tokens_per_step=width)
-        return max(step_s, verify["prior_s"] / correction) / cfg.tokens_per_step
-    return step_s
+    The recommender's public face (`recommender.api.estimate_inference`) passes the default calibrator.
+    """
+    return InferenceEvaluator(model, gpu, calibrator).evaluate(cfg)
 
 
 def _hardware_warnings(gpu: GPU, fmt: WeightFormat, cfg: InferenceConfig) -> list[str]:
@@ -346,7 +445,7 @@ def estimate_training(model: ModelSpec, gpu: GPU, cfg: TrainingConfig) -> Estima
         warnings.append("ZeRO/FSDP sharding needs more than one GPU; it has no effect here")
     mem = training_memory(model, cfg)
     per_gpu = sum(mem.values())
-    capacity = gpu.usable_memory_gib * costs.GIB
+    capacity = engine_capacity_bytes(gpu, "hf")
     tokens = cfg.batch * cfg.seq_len
     flops = costs.training_step_flops(model.active_params, tokens, cfg.method, cfg.checkpointing)
     step_s = costs.compute_bound_time(flops, gpu.fp16_tflops * 1e12, costs.TRAIN_MFU_PRIOR)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import shlex
+from typing import TYPE_CHECKING
 
 from .models import ModelSpec
+
+if TYPE_CHECKING:
+    from .planner import Plan
 
 VLLM_QUANT = {"int4": None, "int8-w8a8": "compressed-tensors", "fp8": "fp8", "nf4": "bitsandbytes",
               "int3": "gptq"}
@@ -17,9 +21,9 @@ def _hf_id(model: ModelSpec) -> str:
     return model.hf_id or "<your-model-id>"
 
 
-def vllm_command(model: ModelSpec, plan: dict) -> str:
+def vllm_command(model: ModelSpec, plan: Plan) -> str:
     """A `vllm serve` command line for the plan (tensor parallel, quantization, KV dtype, speculative settings)."""
-    s, stack = plan["settings"], plan["stack"]
+    s, stack = plan.settings, plan.stack
     args = ["vllm", "serve", _hf_id(model)]
     quant = None
     if "gptq" in stack or "gptq-3bit" in stack:
@@ -50,9 +54,9 @@ def vllm_command(model: ModelSpec, plan: dict) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
-def transformers_snippet(model: ModelSpec, plan: dict) -> str:
+def transformers_snippet(model: ModelSpec, plan: Plan) -> str:
     """Python that loads the plan with transformers (bitsandbytes/GPTQ/AWQ, assistant_model)."""
-    s, stack = plan["settings"], plan["stack"]
+    s, stack = plan.settings, plan.stack
     lines = ["import torch", "from transformers import AutoModelForCausalLM, AutoTokenizer"]
     kwargs = ['device_map="auto"']
     if s["weights"] == "int8-bnb":
@@ -85,9 +89,9 @@ def transformers_snippet(model: ModelSpec, plan: dict) -> str:
     return "\n".join(lines)
 
 
-def llamacpp_command(model: ModelSpec, plan: dict) -> str:
+def llamacpp_command(model: ModelSpec, plan: Plan) -> str:
     """A llama.cpp `llama-server` command (GGUF type, GPU layers, context, KV cache type, draft model)."""
-    s, stack = plan["settings"], plan["stack"]
+    s, stack = plan.settings, plan.stack
     gguf = GGUF_TYPE.get(s["weights"], "Q4_K_M")
     name = (model.hf_id.split("/")[-1] if model.hf_id else "model") + f"-{gguf}.gguf"
     args = ["llama-server", "-m", name, "-ngl", "999", "-c", str(s["prompt_len"] + s["gen_len"])]
@@ -103,13 +107,14 @@ def llamacpp_command(model: ModelSpec, plan: dict) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
-def plan_json(model: ModelSpec, plan: dict) -> str:
-    return json.dumps({"model": model.id, "hf_id": model.hf_id, **plan}, indent=1)
+def plan_json(model: ModelSpec, plan: Plan) -> str:
+    """The plan as JSON: the same fields `python -m recommender estimate --json` prints, plus the stack."""
+    return json.dumps({"model": model.id, "hf_id": model.hf_id, **plan.to_dict()}, indent=1, allow_nan=False)
 
 
-def all_exports(model: ModelSpec, plan: dict) -> dict[str, str]:
+def all_exports(model: ModelSpec, plan: Plan) -> dict[str, str]:
     """Every export for an inference plan; fine-tuning plans export as JSON only."""
-    if "method" in plan.get("settings", {}):
+    if not plan.is_inference:
         return {"json": plan_json(model, plan)}
     return {"vllm": vllm_command(model, plan), "transformers": transformers_snippet(model, plan),
             "llama.cpp": llamacpp_command(model, plan), "json": plan_json(model, plan)}

@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from . import costs
-from .calibration import decode_features, default_calibrator, prefill_features
+from .calibration import default_calibrator
 from .errors import RecommenderInputError, check_number, shorten
 from .estimate import (
     WORKLOADS,
+    Estimate,
     InferenceConfig,
+    InferenceEvaluator,
     TrainingConfig,
-    compute_peak_flops,
-    estimate_inference,
+    engine_capacity_bytes,
     estimate_training,
     parallel_mode,
     workload_method,
 )
-from .formats import kv_bytes_per_element, weight_format
+from .formats import weight_format
 from .hardware import GPU, gpu_presets
 from .models import ModelSpec
 from .techniques import Technique, catalog_ids, quality_tolerance, technique, techniques
 
 QUALITY_LEVELS = ("lossless", "small", "aggressive")
+# What the ranking optimises once memory, budgets and the quality tolerance are met.
+OBJECTIVES = ("least-risk", "fastest", "simplest")
 KV_DTYPE = {"kv-fp16": "fp16", "kv-fp8": "fp8", "kv-int8": "int8", "kv-int4": "int4"}
 ENGINE_TECHNIQUE = {"vllm": "vllm", "hf": None, "llama.cpp": None}
 # techniques that are free in the 'simpler' tie-break (baseline precision, default KV, attention kernel)
@@ -48,6 +51,7 @@ class PlanRequest:
     ttft_ms: float | None = None
     quality: str = "small"
     max_plans: int = 25
+    objective: str = "least-risk"
 
     def validated(self) -> PlanRequest:
         check_number("number of GPUs", self.num_gpus, low=1, high=64, integer=True)
@@ -62,6 +66,9 @@ class PlanRequest:
         if self.quality not in QUALITY_LEVELS:
             raise RecommenderInputError(
                 f"quality must be one of {', '.join(QUALITY_LEVELS)}, got {shorten(self.quality)}")
+        if self.objective not in OBJECTIVES:
+            raise RecommenderInputError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {shorten(self.objective)}")
         if self.workload not in WORKLOADS:
             raise RecommenderInputError(f"workload must be one of {', '.join(WORKLOADS)}, got {shorten(self.workload)}")
         return self
@@ -69,45 +76,150 @@ class PlanRequest:
 
 @dataclass
 class Plan:
+    """One ranked stack: its catalog techniques, the full configuration it runs and the estimate of that config.
+
+    The card, the detail view, the exports and the CLI all read this one object, so they cannot disagree.
+    """
+
     stack: list[str]
-    engine: str
-    weights: str
-    kv: str
-    num_gpus: int
-    memory_gib: float
-    per_gpu_memory_gib: float
-    capacity_gib: float
-    decode_ms_per_token: float | None
-    ttft_ms: float | None
+    config: InferenceConfig | TrainingConfig
+    estimate: Estimate
     quality_risk: float
-    fits: bool
     meets_latency: bool
     within_quality: bool
-    offloaded_gib: float = 0.0
-    step_time_s: float | None = None
-    settings: dict = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     pareto: bool = False
+
+    @property
+    def is_inference(self) -> bool:
+        return isinstance(self.config, InferenceConfig)
+
+    @property
+    def engine(self) -> str:
+        return self.config.engine if self.is_inference else "hf"
+
+    @property
+    def weights(self) -> str:
+        if self.is_inference:
+            return self.config.weights
+        return "nf4" if self.config.method == "qlora" else "bf16"
+
+    @property
+    def kv(self) -> str:
+        return self.config.kv if self.is_inference else "-"
+
+    @property
+    def num_gpus(self) -> int:
+        return self.config.num_gpus
+
+    @property
+    def fits(self) -> bool:
+        return self.estimate.fits
+
+    @property
+    def memory_gib(self) -> float:
+        return self.estimate.memory_gib
+
+    @property
+    def per_gpu_memory_gib(self) -> float:
+        return self.estimate.per_gpu_memory_gib
+
+    @property
+    def capacity_gib(self) -> float:
+        return self.estimate.capacity_gib
+
+    @property
+    def offloaded_gib(self) -> float:
+        return self.estimate.offloaded_gib
+
+    @property
+    def decode_ms_per_token(self) -> float | None:
+        return self.estimate.decode_ms_per_token
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return self.estimate.ttft_ms
+
+    @property
+    def step_time_s(self) -> float | None:
+        return self.estimate.step_time_s
+
+    @property
+    def speed_ms(self) -> float:
+        """Decode ms/token for inference, step time in ms for fine-tuning (the ranking's speed)."""
+        return self.decode_ms_per_token if self.decode_ms_per_token is not None else (self.step_time_s or 0) * 1e3
 
     @property
     def complexity(self) -> int:
         return sum(1 for t in self.stack if t not in FREE)
 
+    @property
+    def settings(self) -> dict:
+        """The configuration as plain data (fine-tuning plans add their memory breakdown)."""
+        out = asdict(self.config)
+        if not self.is_inference:
+            out["breakdown_gib"] = {k: round(v, 3) for k, v in self.estimate.memory_breakdown_gib.items()}
+        return out
+
     def to_dict(self) -> dict:
-        return {
+        """Every field `python -m recommender estimate --json` prints, plus the plan's own fields."""
+        out = self.estimate.to_dict()
+        out.update({
             "techniques": catalog_ids(self.stack), "stack": list(self.stack),
             "labels": [techniques()[t].name for t in self.stack], "engine": self.engine, "weights": self.weights,
-            "kv": self.kv, "num_gpus": self.num_gpus, "memory_gib": round(self.memory_gib, 3),
-            "per_gpu_memory_gib": round(self.per_gpu_memory_gib, 3), "capacity_gib": round(self.capacity_gib, 3),
-            "offloaded_gib": round(self.offloaded_gib, 3),
-            "decode_ms_per_token": None if self.decode_ms_per_token is None else round(self.decode_ms_per_token, 3),
-            "decode_tokens_per_s": None if not self.decode_ms_per_token else round(1e3 / self.decode_ms_per_token, 2),
-            "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 2),
-            "step_time_s": None if self.step_time_s is None else round(self.step_time_s, 4),
-            "quality_risk": round(self.quality_risk, 3), "fits": self.fits, "meets_latency": self.meets_latency,
+            "kv": self.kv, "quality_risk": round(self.quality_risk, 3), "meets_latency": self.meets_latency,
             "within_quality": self.within_quality, "pareto": self.pareto, "settings": self.settings,
-            "reasons": self.reasons,
-        }
+            "reasons": list(self.reasons),
+        })
+        return out
+
+
+@dataclass
+class PlanResult:
+    """What `plan()` returns: the ranked plans, the Pareto set, the search's size and, when needed, a diagnosis."""
+
+    request: PlanRequest
+    plans: list[Plan]
+    pareto: list[Plan]
+    space: int
+    searched: int
+    feasible: int
+    diagnosis: dict | None = None
+
+    @property
+    def best(self) -> Plan:
+        return self.plans[0]
+
+    @property
+    def verdict(self) -> dict:
+        """One verdict for the best plan: {'level': success|warning|error, 'title': ...}, consistent with the
+        diagnosis (the best plan is the fallback the diagnosis would suggest)."""
+        best = self.best
+        if best.fits and best.offloaded_gib == 0 and best.within_quality:
+            if best.meets_latency:
+                return {"level": "success", "title": "Recommended stack: fits in memory and meets the budgets"}
+            return {"level": "warning", "title": "Closest option: fits in memory but misses the latency budget"}
+        if best.fits and best.offloaded_gib > 0:
+            return {"level": "warning", "title": f"Nothing fits in GPU memory; the best fallback offloads "
+                                                 f"{best.offloaded_gib:.1f} GiB of weights to CPU RAM"}
+        if best.fits:
+            return {"level": "warning", "title": "Fits only beyond the chosen quality tolerance"}
+        return {"level": "error", "title": "Nothing fits: the closest option is shown"}
+
+    def to_dict(self, exports: bool = False) -> dict:
+        """Plain data for JSON; with `exports`, each shown plan carries its runnable exports."""
+        plans = [p.to_dict() for p in self.plans]
+        if exports:
+            from .export import all_exports
+
+            for data, p in zip(plans, self.plans, strict=True):
+                data["exports"] = all_exports(self.request.model, p)
+        out = {"request": _request_dict(self.request), "plans": plans, "pareto": [p.to_dict() for p in self.pareto],
+               "space": self.space, "searched": self.searched, "feasible": self.feasible,
+               "verdict": self.verdict}
+        if self.diagnosis is not None:
+            out["diagnosis"] = self.diagnosis
+        return out
 
 
 # ------------------------------------------------------------------ option lists
@@ -204,106 +316,6 @@ def _config_for(req: PlanRequest, engine, w, p, k, e, d, o, n) -> InferenceConfi
         tokens_per_step=tokens_per_step, extra_weight_bytes=extra)
 
 
-class _FastEvaluator:
-    """Vectorised-enough evaluation of many InferenceConfigs sharing a model/GPU (same formulas as estimate.py)."""
-
-    def __init__(self, req: PlanRequest):
-        self.req, self.model, self.gpu = req, req.model, req.gpu
-        self.cal = default_calibrator()
-        self.bw = self.gpu.bandwidth_gbps * 1e9
-        self.link = self.gpu.link_gbps * 1e9
-        m = self.model
-        ctx = req.prompt_len + req.gen_len
-        self.avg_ctx = req.prompt_len + req.gen_len / 2
-        self.ctx = ctx
-        self.act = costs.inference_activation_bytes(m, req.batch, req.prompt_len, flash=True)
-        self._cache: dict = {}
-
-    def _weights(self, fmt_id: str, body_factor: float):
-        key = ("w", fmt_id, body_factor)
-        if key not in self._cache:
-            fmt = weight_format(fmt_id)
-            total = costs.weight_bytes(self.model, fmt.bits_per_weight, fmt.quantizes_embeddings, body_factor)["total"]
-            read = costs.weight_read_bytes_per_step(self.model, fmt.bits_per_weight, self.req.batch,
-                                                    fmt.quantizes_embeddings, body_factor)
-            self._cache[key] = (fmt, total, read)
-        return self._cache[key]
-
-    def _kv(self, kv: str, keep_fraction: float, keep_tokens):
-        key = ("kv", kv, keep_fraction, keep_tokens)
-        if key not in self._cache:
-            total = costs.kv_cache_bytes(self.model, kv_bytes_per_element(kv), self.ctx, self.req.batch,
-                                         keep_fraction, keep_tokens)
-            self._cache[key] = (total, total * self.avg_ctx / self.ctx)
-        return self._cache[key]
-
-    def _comm(self, n: int, mode: str, tokens: int):
-        if mode != "tensor":
-            return 0.0
-        return costs.tensor_parallel_comm_time(self.model, self.req.batch, tokens, n, self.link)
-
-    def first_pass(self, cfg: InferenceConfig) -> dict:
-        """Memory and uncalibrated step times; returns the features the calibrator needs."""
-        m, req = self.model, self.req
-        fmt, w_total, w_read = self._weights(cfg.weights, cfg.body_factor)
-        kv_total, kv_read = self._kv(cfg.kv, cfg.kv_keep_fraction, cfg.kv_keep_tokens)
-        n, mode = cfg.num_gpus, parallel_mode(cfg.engine, cfg.num_gpus)
-        split = n if mode == "tensor" else 1
-        kv_split = min(n, m.kv_heads) if mode == "tensor" else n
-        weights = (w_total + cfg.extra_weight_bytes) * (1 + cfg.draft_fraction) / n
-        kv = kv_total * (1 + cfg.draft_fraction) / kv_split
-        act = self.act / (n if mode == "tensor" else 1)
-        capacity = self.gpu.usable_memory_gib * costs.GIB * (costs.VLLM_MEMORY_UTILIZATION if cfg.engine == "vllm"
-                                                             else 1.0)
-        offloaded = 0.0
-        if cfg.offload != "none":
-            room = max(capacity - kv - act - costs.CUDA_CONTEXT_BYTES, 0.0)
-            offloaded = max(weights - room, 0.0)
-            weights -= offloaded
-        per_gpu = weights + kv + act + costs.CUDA_CONTEXT_BYTES
-        peak = compute_peak_flops(self.gpu, fmt)
-        memory_s = (w_read + kv_read) / split / self.bw
-        flops = costs.decode_flops_per_step(m.active_params, req.batch, self.avg_ctx, m)
-        compute_s = flops / split / peak
-        comm_s = self._comm(n, mode, 1)
-        prior_s = max(memory_s / fmt.prior_mbu, compute_s / costs.PREFILL_MFU_PRIOR) + comm_s
-        pf = costs.prefill_flops(m.active_params, req.batch, req.prompt_len, m) / split / peak
-        prefill_prior = max(pf / costs.PREFILL_MFU_PRIOR, w_total / split / self.bw / fmt.prior_mbu) \
-            + self._comm(n, mode, req.prompt_len)
-        return {"cfg": cfg, "fmt": fmt, "per_gpu": per_gpu, "capacity": capacity, "offloaded": offloaded * n,
-                "weights_gpu": weights, "prior_s": prior_s, "memory_s": memory_s, "compute_s": compute_s,
-                "comm_s": comm_s, "mode": mode, "prefill_prior": prefill_prior, "w_read": w_read,
-                "split": split, "peak": peak, "kv_read": kv_read,
-                "dfeat": decode_features(cfg.engine, self.gpu, fmt, n, req.batch, (w_read + kv_read) / split, mode),
-                "pfeat": prefill_features(cfg.engine, self.gpu, fmt, n, req.batch * req.prompt_len, mode)}
-
-    def finish(self, r: dict, corr: float, pcorr: float) -> dict:
-        cfg, m = r["cfg"], self.model
-        offload_s = r["offloaded"] / cfg.num_gpus / self.link if r["offloaded"] > 0 else 0.0
-        base = r["prior_s"] / corr
-        step = max(base, offload_s) if cfg.offload == "overlap" else base + offload_s
-        fmt = r["fmt"]
-        per_token = step
-        if cfg.draft_fraction > 0:
-            g = cfg.draft_len
-            flops_v = costs.decode_flops_per_step(m.active_params, self.req.batch * (g + 1), self.avg_ctx, m)
-            verify_prior = max(r["memory_s"] / fmt.prior_mbu, flops_v / r["split"] / r["peak"]
-                               / costs.PREFILL_MFU_PRIOR) + self._comm(cfg.num_gpus, r["mode"], g + 1)
-            verify = max(step, verify_prior / corr)
-            draft = r["prior_s"] * cfg.draft_fraction / corr
-            per_token = costs.speculative_time_per_token(step, draft, verify, cfg.acceptance_rate, g)
-        elif cfg.tokens_per_step > 1:
-            width = int(round(cfg.tokens_per_step)) + 4
-            flops_v = costs.decode_flops_per_step(m.active_params, self.req.batch * width, self.avg_ctx, m)
-            verify_prior = max(r["memory_s"] / fmt.prior_mbu, flops_v / r["split"] / r["peak"]
-                               / costs.PREFILL_MFU_PRIOR) + r["comm_s"]
-            per_token = max(step, verify_prior / corr) / cfg.tokens_per_step
-        fits = r["per_gpu"] <= r["capacity"] and not (cfg.offload != "none" and r["weights_gpu"] <= 0)
-        return {"per_gpu": r["per_gpu"], "capacity": r["capacity"], "offloaded": r["offloaded"], "fits": fits,
-                "decode_ms": per_token * 1e3, "ttft_ms": (r["prefill_prior"] / pcorr + offload_s) * 1e3,
-                "step_plain_ms": base * 1e3}
-
-
 def _stack_ids(req: PlanRequest, engine, w, p, k, e, d, o, n) -> list[str]:
     stack = [w.id]
     if p is not None:
@@ -330,42 +342,20 @@ def _quality(stack: list[str]) -> float:
 
 
 def _search_inference(req: PlanRequest) -> list[Plan]:
-    ev = _FastEvaluator(req)
-    tolerance = quality_tolerance(req.quality)
-    firsts, metas = [], []
-    for combo in _inference_combos(req):
-        cfg = _config_for(req, *combo)
-        firsts.append(ev.first_pass(cfg))
-        metas.append(combo)
-    if not firsts:
+    combos = list(_inference_combos(req))
+    if not combos:
         return []
-    dcorr = ev.cal.decode_corrections([r["dfeat"] for r in firsts])
-    if ev.cal.prefill_model is not None:
-        pcorr = np.exp(ev.cal.prefill_model.predict([r["pfeat"] for r in firsts]))
-    else:
-        pcorr = np.ones(len(firsts))
+    cfgs = [_config_for(req, *combo) for combo in combos]
+    estimates = InferenceEvaluator(req.model, req.gpu, default_calibrator()).evaluate_many(cfgs)
+    tolerance = quality_tolerance(req.quality)
     plans = []
-    for r, combo, c, pc in zip(firsts, metas, dcorr, pcorr, strict=True):
-        out = ev.finish(r, float(c), float(pc))
+    for combo, cfg, est in zip(combos, cfgs, estimates, strict=True):
         stack = _stack_ids(req, *combo)
         risk = _quality(stack)
-        meets = _meets(req, out["decode_ms"], out["ttft_ms"])
-        cfg = r["cfg"]
-        plans.append(Plan(stack=stack, engine=cfg.engine, weights=cfg.weights, kv=cfg.kv, num_gpus=cfg.num_gpus,
-                          memory_gib=out["per_gpu"] * cfg.num_gpus / costs.GIB,
-                          per_gpu_memory_gib=out["per_gpu"] / costs.GIB, capacity_gib=out["capacity"] / costs.GIB,
-                          decode_ms_per_token=out["decode_ms"], ttft_ms=out["ttft_ms"], quality_risk=risk,
-                          fits=out["fits"], meets_latency=meets, within_quality=risk <= tolerance + 1e-9,
-                          offloaded_gib=out["offloaded"] / costs.GIB, settings=_settings(cfg)))
+        plans.append(Plan(stack=stack, config=cfg, estimate=est, quality_risk=risk,
+                          meets_latency=_meets(req, est.decode_ms_per_token, est.ttft_ms),
+                          within_quality=risk <= tolerance + 1e-9))
     return plans
-
-
-def _settings(cfg: InferenceConfig) -> dict:
-    return {"weights": cfg.weights, "kv": cfg.kv, "engine": cfg.engine, "num_gpus": cfg.num_gpus,
-            "batch": cfg.batch, "prompt_len": cfg.prompt_len, "gen_len": cfg.gen_len, "offload": cfg.offload,
-            "draft_fraction": round(cfg.draft_fraction, 4), "draft_len": cfg.draft_len,
-            "kv_keep_fraction": cfg.kv_keep_fraction, "kv_keep_tokens": cfg.kv_keep_tokens,
-            "tokens_per_step": cfg.tokens_per_step}
 
 
 def _meets(req: PlanRequest, decode_ms: float | None, ttft_ms: float | None) -> bool:
@@ -403,25 +393,28 @@ def _search_training(req: PlanRequest) -> list[Plan]:
                              batch=req.batch, seq_len=req.prompt_len + req.gen_len, flash=req.gpu.flash_attention_2)
         est = estimate_training(req.model, req.gpu, cfg)
         risk = _quality(stack)
-        plans.append(Plan(stack=stack, engine="hf", weights="nf4" if m == "qlora" else "bf16", kv="-",
-                          num_gpus=req.num_gpus, memory_gib=est.memory_gib, per_gpu_memory_gib=est.per_gpu_memory_gib,
-                          capacity_gib=est.capacity_gib, decode_ms_per_token=None, ttft_ms=None, quality_risk=risk,
-                          fits=est.fits, meets_latency=True, within_quality=risk <= tolerance + 1e-9,
-                          step_time_s=est.step_time_s,
-                          settings={"method": m, "optimizer": opt, "checkpointing": ckpt, "sharding": shard,
-                                    "batch": req.batch, "seq_len": cfg.seq_len, "lora_rank": cfg.lora_rank,
-                                    "breakdown_gib": {k: round(v, 3) for k, v in est.memory_breakdown_gib.items()}}))
+        plans.append(Plan(stack=stack, config=cfg, estimate=est, quality_risk=risk, meets_latency=True,
+                          within_quality=risk <= tolerance + 1e-9))
     return plans
 
 
 # ------------------------------------------------------------------ ranking, Pareto, diagnosis
-def rank_key(plan: Plan) -> tuple:
-    """Stated objective: fit memory, meet latency, stay within quality tolerance; then least quality risk,
-    then fastest (decode ms, or step time for fine-tuning), then fewest non-trivial techniques."""
-    speed = plan.decode_ms_per_token if plan.decode_ms_per_token is not None else (plan.step_time_s or 0) * 1e3
-    return (not plan.fits, not plan.within_quality, not plan.meets_latency, plan.offloaded_gib > 0,
-            round(plan.quality_risk, 3),
-            round(speed, 3), plan.complexity, plan.per_gpu_memory_gib)
+def rank_key(plan: Plan, objective: str = "least-risk") -> tuple:
+    """Rank: fit memory, stay within the quality tolerance, meet the budgets, need no offload; then the objective.
+
+    'least-risk': least quality risk, then fastest, then fewest techniques; 'fastest': fastest first;
+    'simplest': fewest non-trivial techniques first. Offloading plans (only ever a fallback) rank by speed, so the
+    best fallback is the fastest one, the same one the diagnosis suggests.
+    """
+    gate = (not plan.fits, not plan.within_quality, not plan.meets_latency, plan.offloaded_gib > 0)
+    speed, risk = round(plan.speed_ms, 3), round(plan.quality_risk, 3)
+    if plan.offloaded_gib > 0 or objective == "fastest":
+        order = (speed, risk, plan.complexity)
+    elif objective == "simplest":
+        order = (plan.complexity, risk, speed)
+    else:
+        order = (risk, speed, plan.complexity)
+    return gate + order + (plan.per_gpu_memory_gib,)
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
@@ -442,9 +435,7 @@ def _mark_pareto(plans: list[Plan]) -> None:
     feasible = [p for p in plans if p.fits]
     if not feasible:
         return
-    speed = [p.decode_ms_per_token if p.decode_ms_per_token is not None else (p.step_time_s or 0) * 1e3
-             for p in feasible]
-    pts = np.array([[s, p.per_gpu_memory_gib, p.quality_risk] for s, p in zip(speed, feasible, strict=True)])
+    pts = np.array([[p.speed_ms, p.per_gpu_memory_gib, p.quality_risk] for p in feasible])
     pts = np.round(pts, 6)
     for plan, keep in zip(feasible, pareto_mask(pts), strict=True):
         plan.pareto = bool(keep)
@@ -460,14 +451,17 @@ def _dedupe(plans: list[Plan]) -> list[Plan]:
     return out
 
 
-def plan(req: PlanRequest) -> dict:
-    """Search, rank and explain. Returns {'plans': [...], 'pareto': [...], 'diagnosis': ..., 'request': ...}."""
+def plan(req: PlanRequest) -> PlanResult:
+    """Search, rank and explain: the ranked plans, the Pareto set and a diagnosis when nothing fits the budgets.
+
+    Raises RecommenderInputError for an invalid request or when no stack is supported on the hardware.
+    """
     req = req.validated()
     plans = _search_inference(req) if req.workload == "inference" else _search_training(req)
     if not plans:
         raise RecommenderInputError("no technique stack is supported on this hardware")
     _mark_pareto(plans)
-    plans.sort(key=rank_key)
+    plans.sort(key=lambda p: rank_key(p, req.objective))
     plans = _dedupe(plans)
     # Offloading "fits" only by moving weights off the GPU: it is a diagnosis suggestion, not a fit.
     good = [p for p in plans if p.fits and p.within_quality and p.offloaded_gib == 0]
@@ -480,12 +474,11 @@ def plan(req: PlanRequest) -> dict:
     for p in pareto:
         if not p.reasons:
             p.reasons = explain(req, p, plans)
-    out = {"request": _request_dict(req), "plans": [p.to_dict() for p in shown],
-           "pareto": [p.to_dict() for p in pareto], "space": _space_size(req), "searched": len(plans),
-           "feasible": sum(1 for p in plans if p.fits and p.offloaded_gib == 0)}
+    diagnosis = None
     if not good or not any(p.meets_latency for p in good):
-        out["diagnosis"] = diagnose(req, plans)
-    return out
+        diagnosis = diagnose(req, plans)
+    return PlanResult(request=req, plans=shown, pareto=pareto, space=_space_size(req), searched=len(plans),
+                      feasible=sum(1 for p in plans if p.fits and p.offloaded_gib == 0), diagnosis=diagnosis)
 
 
 def _space_size(req: PlanRequest) -> int:
@@ -502,14 +495,20 @@ def _space_size(req: PlanRequest) -> int:
 def _request_dict(req: PlanRequest) -> dict:
     return {"model": req.model.id, "gpu": req.gpu.id, "gpu_memory_gib": req.gpu.memory_gib, "num_gpus": req.num_gpus,
             "workload": req.workload, "batch": req.batch, "prompt_len": req.prompt_len, "gen_len": req.gen_len,
-            "latency_ms_per_token": req.latency_ms_per_token, "ttft_ms": req.ttft_ms, "quality": req.quality}
+            "latency_ms_per_token": req.latency_ms_per_token, "ttft_ms": req.ttft_ms, "quality": req.quality,
+            "objective": req.objective}
+
+
+# The request fields that suggestions name, as the page's form labels them, with the CLI flag for each.
+DIAGNOSIS_FIELDS = {"GPU count": "--num-gpus", "Quality tolerance": "--quality"}
 
 
 def diagnose(req: PlanRequest, plans: list[Plan]) -> dict:
     """Why nothing fits (or meets latency), and what would: memory, GPU count, bit width, offload, faster GPU."""
     in_tol = [p for p in plans if p.within_quality and p.offloaded_gib == 0]
     fitting = [p for p in plans if p.fits and p.within_quality and p.offloaded_gib == 0]
-    out: dict = {"fits": bool(fitting), "meets_latency": any(p.meets_latency for p in fitting), "suggestions": []}
+    out: dict = {"fits": bool(fitting), "meets_latency": any(p.meets_latency for p in fitting), "suggestions": [],
+                 "fields": DIAGNOSIS_FIELDS}
     if not fitting:
         smallest = min(in_tol or plans, key=lambda p: p.per_gpu_memory_gib)
         need = smallest.per_gpu_memory_gib * smallest.num_gpus
@@ -518,21 +517,22 @@ def diagnose(req: PlanRequest, plans: list[Plan]) -> dict:
                          f"{req.gpu.name} offers {req.gpu.usable_memory_gib:.1f} GiB per GPU")
         out["min_memory_gib"] = round(need, 2)
         bigger = [g for g in sorted(gpu_presets().values(), key=lambda g: g.memory_gib)
-                  if g.usable_memory_gib * (0.9 if smallest.engine == "vllm" else 1.0) >= need]
+                  if engine_capacity_bytes(g, smallest.engine) / costs.GIB >= need]
         if bigger:
             out["smallest_gpu"] = bigger[0].id
             out["suggestions"].append(f"a GPU with at least {need:.0f} GiB, e.g. {bigger[0].name} ({bigger[0].id})")
-        gpus = 2 ** math.ceil(math.log2(max(need / (req.gpu.usable_memory_gib * 0.9), 1.0)))
+        per_gpu_gib = engine_capacity_bytes(req.gpu, smallest.engine) / costs.GIB
+        gpus = 2 ** math.ceil(math.log2(max(need / per_gpu_gib, 1.0)))
         if gpus > req.num_gpus and gpus <= 64:
             out["gpus_needed"] = gpus
-            out["suggestions"].append(f"{gpus} x {req.gpu.id} with tensor parallelism (--num-gpus {gpus})")
+            out["suggestions"].append(f"{gpus} x {req.gpu.id} with tensor parallelism (set 'GPU count' to {gpus})")
         lower = [p for p in plans if p.fits and not p.within_quality and p.offloaded_gib == 0]
         if lower:
             best = min(lower, key=lambda p: p.quality_risk)
             out["lower_bits"] = best.weights
             out["suggestions"].append(
                 f"accept more quality loss: {' + '.join(best.stack)} fits ({best.per_gpu_memory_gib:.1f} GiB) "
-                f"at quality risk {best.quality_risk:.1f} (use --quality aggressive)")
+                f"at quality risk {best.quality_risk:.1f} (set 'Quality tolerance' to aggressive)")
         offload = [p for p in plans if p.fits and p.offloaded_gib > 0 and p.within_quality]
         if offload:
             best = min(offload, key=lambda p: p.decode_ms_per_token or 1e18)
@@ -558,40 +558,80 @@ def diagnose(req: PlanRequest, plans: list[Plan]) -> dict:
                 out["suggestions"].append(f"a GPU with about {factor:.1f}x the bandwidth (>= {need_bw:.0f} GB/s), "
                                           f"e.g. {faster[0].name} ({faster[0].id})")
             out["suggestions"].append(f"tensor parallelism over more GPUs divides the bytes read per token "
-                                      f"(try --num-gpus {min(64, req.num_gpus * 2 ** math.ceil(math.log2(factor + 1)))})")
+                                      f"(try 'GPU count' {min(64, req.num_gpus * 2 ** math.ceil(math.log2(factor + 1)))})")
             out["suggestions"].append("a lower bit width or a smaller model reads fewer bytes per token")
     return out
 
 
-def plan_from_ids(model: str | None = None, params_b: float | None = None, gpu: str | None = None,
-                  gpu_mem_gib: float | None = None, **kwargs) -> dict:
-    """Convenience wrapper used by the CLI and the page."""
-    from .hardware import resolve_gpu
-    from .models import resolve_model
-
-    req = PlanRequest(model=resolve_model(model, params_b, kwargs.pop("config", None)),
-                      gpu=resolve_gpu(gpu, gpu_mem_gib, kwargs.pop("gpu_bandwidth_gbps", None),
-                                      kwargs.pop("gpu_tflops", None)), **kwargs)
-    return plan(req)
+# ------------------------------------------------------------------ one given stack
+_CATEGORY_SLOTS = ("weights", "pruning", "kv_precision", "kv_eviction", "decoding", "offload")
 
 
-def estimate_plan(req: PlanRequest, plan_dict: dict):
-    """Re-evaluate one inference plan with the full (slow) estimator, for the page's detail views."""
-    s = plan_dict["settings"]
-    cfg = InferenceConfig(weights=s["weights"], kv=s["kv"], engine=s["engine"], num_gpus=s["num_gpus"],
-                          batch=s["batch"], prompt_len=s["prompt_len"], gen_len=s["gen_len"],
-                          kv_keep_fraction=s["kv_keep_fraction"], kv_keep_tokens=s["kv_keep_tokens"],
-                          offload=s["offload"], draft_fraction=s["draft_fraction"], draft_len=s["draft_len"],
-                          tokens_per_step=s["tokens_per_step"])
-    return estimate_inference(req.model, req.gpu, cfg)
+def resolve_technique_ids(ids: list[str]) -> list[Technique]:
+    """Recommender technique ids or catalog ids (case-insensitive) to techniques, in order.
+
+    A catalog id shared by several techniques (e.g. `gptq` for 4- and 3-bit GPTQ) resolves to the first listed.
+    Raises RecommenderInputError naming the unknown id and the closest known ones.
+    """
+    table = techniques()
+    by_catalog: dict[str, Technique] = {}
+    for t in table.values():
+        if t.catalog_id:
+            by_catalog.setdefault(t.catalog_id, t)
+    out = []
+    for raw in ids:
+        key = str(raw).strip().lower()
+        if not key:
+            continue
+        found = table.get(key) or by_catalog.get(key)
+        if found is None:
+            from .errors import unknown_id_error
+
+            raise unknown_id_error("technique", raw, sorted(set(table) | set(by_catalog)))
+        if found not in out:
+            out.append(found)
+    return out
 
 
-def plan_details(req: PlanRequest, plan_dict: dict) -> dict:
-    """Memory and latency breakdowns of one plan (full estimator for inference; stored breakdown for training)."""
+def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) -> Plan:
+    """Evaluate one given inference stack (technique or catalog ids) with the same code the planner ranks with.
+
+    Slots the ids leave open take the baseline: 16-bit weights for the GPU, an fp16 KV cache, no pruning,
+    eviction, speculative decoding or offload. The engine is `engine`, else vLLM when `vllm` is listed,
+    llama.cpp for GGUF weights, else transformers ('hf'). Tensor parallelism follows `req.num_gpus`.
+    Raises RecommenderInputError for unknown ids, two techniques in one slot, or a stack the engine cannot run.
+    """
+    req = req.validated()
     if req.workload != "inference":
-        return {"memory_breakdown_gib": plan_dict["settings"]["breakdown_gib"],
-                "capacity_gib": plan_dict["capacity_gib"], "latency_breakdown_ms": {}, "ttft_ms": None}
-    est = estimate_plan(req, plan_dict)
-    return {"memory_breakdown_gib": est.memory_breakdown_gib, "capacity_gib": est.capacity_gib,
-            "latency_breakdown_ms": est.latency_breakdown_ms, "ttft_ms": est.ttft_ms,
-            "decode_ms_low": est.decode_ms_low, "decode_ms_high": est.decode_ms_high}
+        raise RecommenderInputError("evaluate_stack is for inference; fine-tuning stacks come from plan()")
+    chosen: dict[str, Technique] = {}
+    for t in resolve_technique_ids(ids):
+        if t.category in _CATEGORY_SLOTS:
+            if t.category in chosen:
+                raise RecommenderInputError(f"{chosen[t.category].id} and {t.id} both set the {t.category} slot: "
+                                            "choose one")
+            chosen[t.category] = t
+        elif t.id == "vllm":
+            engine = engine or "vllm"
+        elif t.category not in ("attention", "parallel"):
+            raise RecommenderInputError(f"{t.id} is a fine-tuning technique; use --workload finetune-...")
+    w = chosen.get("weights") or technique(_base_weights(req.gpu))
+    if engine is None:
+        engine = "llama.cpp" if weight_format(w.params["weights"]["format"]).kernel.startswith("gguf") else "hf"
+    k = chosen.get("kv_precision") or technique("kv-fp16")
+    combo = (engine, w, chosen.get("pruning"), k, chosen.get("kv_eviction"), chosen.get("decoding"),
+             chosen.get("offload"), req.num_gpus)
+    unsupported = [t.id for t in combo[1:7] if t is not None and not _engine_ok(t, engine)]
+    if unsupported:
+        raise RecommenderInputError(f"the {engine} engine does not run {', '.join(unsupported)}")
+    cfg = _config_for(req, *combo)
+    est = InferenceEvaluator(req.model, req.gpu, default_calibrator()).evaluate(cfg)
+    stack = _stack_ids(req, *combo)
+    risk = _quality(stack)
+    out = Plan(stack=stack, config=cfg, estimate=est, quality_risk=risk,
+               meets_latency=_meets(req, est.decode_ms_per_token, est.ttft_ms),
+               within_quality=risk <= quality_tolerance(req.quality) + 1e-9)
+    from .reasons import explain
+
+    out.reasons = explain(req, out, [out])
+    return out

@@ -36,12 +36,12 @@ VALID_CONFIG = {"num_hidden_layers": 32, "hidden_size": 4096, "num_attention_hea
 
 # (widget key, lowest valid, highest valid, integer widget); 0 means "no budget" for the two budgets
 NUMBER_INPUTS = [
-    ("num_gpus", 1, 64, True), ("batch", 1, 100_000, True), ("prompt_len", 1, 10_000_000, True),
-    ("gen_len", 1, 10_000_000, True), ("latency", 1e-3, 1e7, False), ("ttft", 1e-3, 1e8, False),
+    ("rec_num_gpus", 1, 64, True), ("rec_batch", 1, 100_000, True), ("rec_prompt_len", 1, 10_000_000, True),
+    ("rec_gen_len", 1, 10_000_000, True), ("rec_latency", 1e-3, 1e7, False), ("rec_ttft", 1e-3, 1e8, False),
 ]
-CUSTOM_GPU_INPUTS = [("gpu_mem", 0.25, 4096), ("gpu_bw", 1, 100_000), ("gpu_tflops", 0.01, 100_000)]
-DEFAULTS = {"num_gpus": 1, "batch": 1, "prompt_len": 512, "gen_len": 256, "latency": 0.0, "ttft": 0.0,
-            "gpu_mem": 24.0, "gpu_bw": 1000.0, "gpu_tflops": 150.0, "params_b": 7.0}
+CUSTOM_GPU_INPUTS = [("rec_gpu_mem", 0.25, 4096), ("rec_gpu_bw", 1, 100_000), ("rec_gpu_tflops", 0.01, 100_000)]
+DEFAULTS = {"rec_num_gpus": 1, "rec_batch": 1, "rec_prompt_len": 512, "rec_gen_len": 256, "rec_latency": 0.0, "rec_ttft": 0.0,
+            "rec_gpu_mem": 24.0, "rec_gpu_bw": 1000.0, "rec_gpu_tflops": 150.0, "rec_params_b": 7.0}
 
 hostile_floats = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, width=64),
@@ -62,7 +62,8 @@ def errors(at) -> list[str]:
 
 
 def planned(at) -> bool:
-    return any("Recommended stack" in s.value for s in at.subheader)
+    """The page planned: its stack card shows the recommended stack or, when budgets are missed, the best option."""
+    return any(s.value in ("Recommended stack", "Best available option") for s in at.subheader)
 
 
 def assert_clean(at) -> None:
@@ -97,7 +98,7 @@ def test_number_inputs_fuzzed(page, key, low, high, integer):
         at.number_input(key=key).set_value(value).run()
         assert_clean(at)
         shown = at.number_input(key=key).value   # st.number_input may refuse a value; judge what it kept
-        valid = (shown == 0 and key in ("latency", "ttft")) or low <= shown <= high
+        valid = (shown == 0 and key in ("rec_latency", "rec_ttft")) or low <= shown <= high
         if not valid:
             assert any("must be" in e for e in errors(at)), (shown, errors(at))
         else:
@@ -131,7 +132,7 @@ def test_custom_gpu_inputs_fuzzed(page, key, low, high):
             assert any("gpu" in e for e in errors(at)), errors(at)
         assert_recovers(at, key)
 
-    with switched(at, "selectbox", "gpu_id", "custom", "a100-80gb"):
+    with switched(at, "selectbox", "rec_gpu_id", "custom", "a100-80gb"):
         check()
 
 
@@ -141,13 +142,13 @@ def test_parameter_count_fuzzed(page):
     @FUZZ
     @given(value=hostile_floats)
     def check(value):
-        at.number_input(key="params_b").set_value(value).run()
+        at.number_input(key="rec_params_b").set_value(value).run()
         assert_clean(at)
-        if not 0.01 <= at.number_input(key="params_b").value <= 10_000:
+        if not 0.01 <= at.number_input(key="rec_params_b").value <= 10_000:
             assert any("model size" in e for e in errors(at)), errors(at)
-        assert_recovers(at, "params_b")
+        assert_recovers(at, "rec_params_b")
 
-    with switched(at, "radio", "model_source", "Parameter count", "Preset"):
+    with switched(at, "radio", "rec_model_source", "Parameter count", "Preset"):
         check()
 
 
@@ -173,13 +174,13 @@ def test_config_text_fuzzed(page):
     @FUZZ
     @given(text=config_texts)
     def check(text):
-        at.text_area(key="config_text").set_value(text).run()
+        at.text_area(key="rec_config_text").set_value(text).run()
         assert_clean(at)
         assert planned(at) or any("config.json" in e for e in errors(at)), errors(at)
-        at.text_area(key="config_text").set_value(json.dumps(VALID_CONFIG)).run()
+        at.text_area(key="rec_config_text").set_value(json.dumps(VALID_CONFIG)).run()
         assert not at.exception and planned(at) and not errors(at), errors(at)
 
-    with switched(at, "radio", "model_source", "config.json", "Preset"):
+    with switched(at, "radio", "rec_model_source", "config.json", "Preset"):
         check()
 
 
@@ -197,31 +198,31 @@ def test_config_upload_fuzzed(page):
     @FUZZ
     @given(data=uploads)
     def check(data):
-        at.file_uploader(key="config_file").set_value(("config.json", data, "application/json")).run()
+        at.file_uploader(key="rec_config_file").set_value(("config.json", data, "application/json")).run()
         assert_clean(at)
         assert planned(at) or any("config.json" in e for e in errors(at)), errors(at)
         if len(data) > MAX_CONFIG_BYTES:
             assert any("too large" in e for e in errors(at)), errors(at)
-        at.file_uploader(key="config_file").set_value(
+        at.file_uploader(key="rec_config_file").set_value(
             ("config.json", json.dumps(VALID_CONFIG).encode(), "application/json")).run()
         assert not at.exception and planned(at) and not errors(at), errors(at)
 
-    with switched(at, "radio", "model_source", "config.json", "Preset"):
+    with switched(at, "radio", "rec_model_source", "config.json", "Preset"):
         try:
             check()
         finally:
-            at.file_uploader(key="config_file").set_value(None)
+            at.file_uploader(key="rec_config_file").set_value(None)
 
 
 def test_model_name_from_config_is_escaped(page):
     at = page
-    at.radio(key="model_source").set_value("config.json").run()
+    at.radio(key="rec_model_source").set_value("config.json").run()
     hostile = "[click](javascript:alert(1)) <script>x</script> **bold** :red[x] $x$"
-    at.text_area(key="config_text").set_value(json.dumps({**VALID_CONFIG, "_name_or_path": hostile})).run()
+    at.text_area(key="rec_config_text").set_value(json.dumps({**VALID_CONFIG, "_name_or_path": hostile})).run()
     assert not at.exception and planned(at)
     caption = next(c.value for c in at.caption if "Model:" in c.value)
     assert inert(caption.split("Model:", 1)[1].rsplit(" (", 1)[0])
-    at.radio(key="model_source").set_value("Preset").run()
+    at.radio(key="rec_model_source").set_value("Preset").run()
 
 
 # ------------------------------------------------------------------ the package boundary, raw values

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import costs
+from recommender.api import InferenceConfig, TrainingConfig, estimate_inference, estimate_training
 from recommender.calibration import load_measurements
-from recommender.estimate import InferenceConfig, TrainingConfig, estimate_inference, estimate_training
 from recommender.formats import FORMATS
 from recommender.hardware import GPU, gpu_presets
 from recommender.models import ModelSpec, model_presets

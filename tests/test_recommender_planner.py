@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from recommender import RecommenderInputError
-from recommender.api import list_gpus, project_speculative_speedup
+from recommender.api import InferenceConfig, estimate_inference, list_gpus, project_speculative_speedup
+from recommender.api import plan as typed_plan
 from recommender.calibration import (
     accuracy_report,
     fit_calibrator,
@@ -17,15 +18,19 @@ from recommender.calibration import (
     load_measurements,
     predict_row,
 )
-from recommender.estimate import InferenceConfig, estimate_inference
 from recommender.export import all_exports
 from recommender.hardware import GPU
-from recommender.models import ModelSpec, model_from_hf_config
-from recommender.planner import PlanRequest, pareto_mask, plan, plan_from_ids
+from recommender.models import ModelSpec, model_from_hf_config, resolve_model
+from recommender.planner import PlanRequest, pareto_mask
 
 
 def req(model="llama-2-7b", gpu="a100-80gb", **kw):
     return PlanRequest(model=ModelSpec.from_name(model), gpu=GPU.from_name(gpu), **kw)
+
+
+def plan(request):
+    """The planner's result as the plain data the CLI prints."""
+    return typed_plan(request).to_dict()
 
 
 # ---------------------------------------------------------------- planner
@@ -70,7 +75,7 @@ def test_big_model_fits_with_more_gpus():
 
 
 def test_qlora_planner_65b_in_48gb():
-    out = plan_from_ids(params_b=65, gpu_mem_gib=48, workload="finetune-qlora")
+    out = plan(PlanRequest(model=resolve_model(None, 65), gpu=GPU.custom(48), workload="finetune-qlora"))
     assert out["plans"][0]["fits"] and "qlora" in out["plans"][0]["techniques"]
 
 
@@ -88,14 +93,10 @@ def test_pareto_points_are_not_dominated():
 
 
 def test_fast_planner_agrees_with_full_estimator():
-    from recommender.planner import plan_details
-
     r = req(batch=4, prompt_len=1024)
-    out = plan(r)
-    for p in out["plans"][:8]:
-        details = plan_details(r, p)
-        full = sum(details["memory_breakdown_gib"].values())
-        assert full == pytest.approx(p["per_gpu_memory_gib"], rel=0.02)
+    for p in typed_plan(r).plans[:8]:
+        full = sum(p.estimate.memory_breakdown_gib.values())
+        assert full == pytest.approx(p.per_gpu_memory_gib, rel=0.02)
 
 
 @pytest.mark.parametrize("bad", [dict(num_gpus=0), dict(batch=-1), dict(latency_ms_per_token=float("nan")),
@@ -222,10 +223,10 @@ def test_list_gpus_contract():
 
 
 def test_exports_reflect_the_stack():
-    out = plan(req("llama-2-70b", "h100-sxm", num_gpus=4, quality="small"))
+    result = typed_plan(req("llama-2-70b", "h100-sxm", num_gpus=4, quality="small"))
     model = ModelSpec.from_name("llama-2-70b")
-    for p in out["plans"][:10]:
-        ex = all_exports(model, p)
+    for typed, p in zip(result.plans[:10], result.to_dict()["plans"], strict=False):
+        ex = all_exports(model, typed)
         assert ex["vllm"].startswith("vllm serve meta-llama/Llama-2-70b-hf")
         if p["num_gpus"] > 1 and "tensor-parallel" in p["stack"]:
             assert f"--tensor-parallel-size {p['num_gpus']}" in ex["vllm"]

@@ -57,12 +57,12 @@ def test_config_upload_over_the_cap_is_refused_on_the_page():
     from recommender.models import MAX_CONFIG_BYTES
 
     at = AppTest.from_file(str(ROOT / "pages" / "recommender_page.py"), default_timeout=120).run()
-    at.radio(key="model_source").set_value("config.json").run()
-    at.file_uploader(key="config_file").set_value(("config.json", b"{" + b" " * MAX_CONFIG_BYTES + b"}",
+    at.radio(key="rec_model_source").set_value("config.json").run()
+    at.file_uploader(key="rec_config_file").set_value(("config.json", b"{" + b" " * MAX_CONFIG_BYTES + b"}",
                                                    "application/json")).run()
     assert not at.exception
     assert any("too large" in e.value for e in at.error)
-    assert at.text_area(key="config_text").max_chars == MAX_CONFIG_BYTES   # the paste box is capped too
+    assert at.text_area(key="rec_config_text").max_chars == MAX_CONFIG_BYTES   # the paste box is capped too
 
 
 def test_config_parser_caps_size_for_every_input_type():
@@ -117,7 +117,7 @@ def test_catalog_and_recommender_never_open_a_connection(monkeypatch):
 
     assert SearchIndex(load_catalog()).search("kv cache quantization")
     result = plan(PlanRequest(model=resolve_model("llama-2-7b"), gpu=GPU.from_name("t4")))
-    assert result["plans"]
+    assert result.plans
 
 
 def test_packages_import_no_network_client():
