@@ -313,20 +313,6 @@ class Calibrator:
     n_rows: int = 0
     n_history_rows: int = 0
 
-    def decode_correction(self, engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, batch: int,
-                          bytes_per_gpu: float, mode: str) -> tuple[float, float, float]:
-        """(correction, low, high): divide the prior decode time by these to get the calibrated time/band."""
-        if self.decode_model is None:
-            return 1.0, 1.0, 1.0
-        f = decode_features(engine, gpu, fmt, num_gpus, batch, bytes_per_gpu, mode)
-        y = float(self.decode_model.predict([f])[0])
-        return math.exp(y), math.exp(y + self.decode_band[0]), math.exp(y + self.decode_band[1])
-
-    def decode_corrections(self, feats: list[dict]) -> np.ndarray:
-        if self.decode_model is None:
-            return np.ones(len(feats))
-        return np.exp(self.decode_model.predict(feats))
-
     def decode_batch(self, keys: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(correction, low, high) arrays for many decode steps.
 
@@ -345,14 +331,6 @@ class Calibrator:
         if self.prefill_model is None or not n:
             return np.ones(n)
         return np.exp(self.prefill_model.predict([prefill_features(*k) for k in keys]))
-
-    def prefill_correction(self, engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, tokens: int,
-                           mode: str) -> tuple[float, float, float]:
-        if self.prefill_model is None:
-            return 1.0, 1.0, 1.0
-        f = prefill_features(engine, gpu, fmt, num_gpus, tokens, mode)
-        y = float(self.prefill_model.predict([f])[0])
-        return math.exp(y), math.exp(y + self.prefill_band[0]), math.exp(y + self.prefill_band[1])
 
 
 def fit_calibrator(rows: list[dict]) -> Calibrator:

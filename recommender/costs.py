@@ -1,7 +1,7 @@
 """Cost-model formulas. Each is a small function of plain numbers with its source next to it.
 
 Units: bytes, seconds, FLOPs, bytes/s, FLOP/s unless a name says otherwise.
-Notation follows /work/shared/reference/cost_model.md (L layers, h hidden, d head_dim, b batch, s prompt).
+Notation and derivations: docs/cost_model.md §1 (L layers, h hidden, d head_dim, b batch, s prompt).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from .models import ModelSpec
 GIB = 2**30
 GB = 1e9
 
-# CUDA context + framework workspace: gpu_poor budgets 650 MB (cost_model.md 3.1.4 gives 0.5-1 GB).
+# CUDA context + framework workspace: gpu_poor budgets 650 MB (docs/cost_model.md §2.4: 0.5-1 GB reported).
 CUDA_CONTEXT_BYTES = 650 * 2**20
-# vLLM pre-allocates this share of device memory (gpu_memory_utilization default, vLLM docs / cost_model 3.1.2).
+# vLLM pre-allocates this share of device memory (gpu_memory_utilization default, vLLM docs; docs/cost_model.md §2.5).
 VLLM_MEMORY_UTILIZATION = 0.9
 # Per-collective latency on NVLink-class links: llm-analysis gpu configs use 8 microseconds.
 ALLREDUCE_LATENCY_S = 8e-6
@@ -21,14 +21,14 @@ ALLREDUCE_LATENCY_S = 8e-6
 # we use a round 40% for fine-tuning stacks that are less tuned than PaLM's.
 TRAIN_MFU_PRIOR = 0.40
 # Prefill MFU before calibration: TensorRT-LLM Llama-2-7B A100 measured 133 ms at s=2048 vs a ~100 ms roofline
-# (LLM-Viewer issue #4, cost_model.md 3.2.1) -> about 0.75.
+# (LLM-Viewer issue #4; docs/cost_model.md §3.5) -> about 0.75.
 PREFILL_MFU_PRIOR = 0.75
 
 
 # ------------------------------------------------------------------ memory: weights
 def weight_bytes(model: ModelSpec, bits_per_weight: float, quantizes_embeddings: bool = False,
                  body_factor: float = 1.0) -> dict[str, float]:
-    """Resident weight bytes: quantized blocks + 16-bit embeddings/lm_head (cost_model.md 3.1.1).
+    """Resident weight bytes: quantized blocks + 16-bit embeddings/lm_head (docs/cost_model.md §2.1).
 
     Embeddings and lm_head usually stay 16-bit (LLM.int8 and GPTQ/AWQ leave lm_head unconverted); GGUF
     block formats quantize them too. body_factor < 1 models 2:4 sparse storage.
@@ -44,7 +44,7 @@ def weight_read_bytes_per_step(model: ModelSpec, bits_per_weight: float, batch: 
     """Weight bytes streamed from memory per decode step (MoE: only the experts the batch touches).
 
     A token touches k of E experts; a batch of b independent tokens touches a fraction
-    1 - (1 - k/E)^b of them per layer (cost_model.md 3.2.8: the union approaches all experts).
+    1 - (1 - k/E)^b of them per layer (docs/cost_model.md §3.1: the union approaches all experts).
     """
     shared = model.body_params - model.layers * model.experts * model.ffn_params_per_expert
     expert_share = 1.0 - (1.0 - model.experts_active / model.experts) ** max(batch, 1)
@@ -56,7 +56,7 @@ def weight_read_bytes_per_step(model: ModelSpec, bits_per_weight: float, batch: 
 
 # ------------------------------------------------------------------ memory: KV cache
 def kv_bytes_per_token(model: ModelSpec, kv_bytes: float) -> float:
-    """Dense KV per token: 2 (K and V) * L * n_kv * d * bytes (cost_model.md 3.1.2; GQA shrinks n_kv)."""
+    """Dense KV per token: 2 (K and V) * L * n_kv * d * bytes (docs/cost_model.md §2.2; GQA shrinks n_kv)."""
     return 2 * model.layers * model.kv_heads * model.head_dim * kv_bytes
 
 
@@ -79,7 +79,7 @@ def kv_cache_bytes(model: ModelSpec, kv_bytes: float, context_tokens: float, bat
 
 # ------------------------------------------------------------------ memory: activations
 def attention_scores_bytes(batch: int, heads: int, seq: int, bytes_per: float = 2) -> float:
-    """Materialised attention scores of one layer without FlashAttention: b * n_q * s^2 * B (cost_model 3.1.3)."""
+    """Materialised attention scores of one layer without FlashAttention: b * n_q * s^2 * B (docs/cost_model.md §2.3)."""
     return batch * heads * seq * seq * bytes_per
 
 
@@ -97,21 +97,6 @@ def inference_activation_bytes(model: ModelSpec, batch: int, seq: int, flash: bo
 
 
 # ------------------------------------------------------------------ memory: training
-def model_state_bytes(params: float, weight_bytes: float = 2, grad_bytes: float = 2, master_bytes: float = 4,
-                      optimizer_state_bytes: float = 8) -> float:
-    """Mixed-precision Adam model state: 2 + 2 + 4 + 8 = 16 bytes/param (ZeRO paper, the '16 Psi')."""
-    return params * (weight_bytes + grad_bytes + master_bytes + optimizer_state_bytes)
-
-
-def zero_sharded_state_bytes(params: float, stage: int, dp: int, weight_bytes: float = 2, grad_bytes: float = 2,
-                             master_bytes: float = 4, optimizer_state_bytes: float = 8) -> float:
-    """Per-GPU model state under ZeRO stage 0-3 over `dp` GPUs (Rajbhandari et al. 2020, Figure 1)."""
-    opt = (master_bytes + optimizer_state_bytes) / (dp if stage >= 1 else 1)
-    grads = grad_bytes / (dp if stage >= 2 else 1)
-    weights = weight_bytes / (dp if stage >= 3 else 1)
-    return params * (weights + grads + opt)
-
-
 def training_activation_bytes(model: ModelSpec, batch: int, seq: int, checkpointing: bool, flash: bool) -> float:
     """Activations kept for backward (Korthikanti et al. 2022, eq. 2; fp16, no tensor parallel).
 
@@ -146,26 +131,16 @@ def decode_flops_per_step(active_params: float, batch: int, context: float, mode
 
 
 def prefill_flops(active_params: float, batch: int, seq: int, model: ModelSpec) -> float:
-    """2*P*b*s + 2*L*b*s^2*n_q*d (causal QK^T and PV; cost_model.md 3.2.1)."""
+    """2*P*b*s + 2*L*b*s^2*n_q*d (causal QK^T and PV; docs/cost_model.md §3.2)."""
     return 2 * active_params * batch * seq + 2 * model.layers * batch * seq * seq * model.heads * model.head_dim
-
-
-def memory_bound_time(bytes_moved: float, bandwidth_bytes_s: float, efficiency: float = 1.0) -> float:
-    """Time to stream bytes at a share of peak bandwidth (roofline, Williams et al. 2009)."""
-    return bytes_moved / (bandwidth_bytes_s * efficiency)
 
 
 def compute_bound_time(flops: float, peak_flops: float, efficiency: float = 1.0) -> float:
     return flops / (peak_flops * efficiency)
 
 
-def roofline_time(bytes_moved: float, flops: float, bandwidth_bytes_s: float, peak_flops: float) -> float:
-    """max(memory time, compute time) at 100% of peak: the uncalibrated roofline."""
-    return max(bytes_moved / bandwidth_bytes_s, flops / peak_flops)
-
-
 def ridge_batch(peak_flops: float, bandwidth_bytes_s: float, bytes_per_weight: float) -> float:
-    """Decode batch above which weights stop being the bottleneck: b* = Pi * B_w / (2 * BW) (cost_model 3.2.3)."""
+    """Decode batch above which weights stop being the bottleneck: b* = Pi * B_w / (2 * BW) (docs/cost_model.md §3.6)."""
     return peak_flops * bytes_per_weight / (2 * bandwidth_bytes_s)
 
 
@@ -183,7 +158,7 @@ def tensor_parallel_comm_time(model: ModelSpec, batch: int, tokens: int, gpus: i
 
 
 def offload_time(offloaded_bytes: float, link_bytes_s: float) -> float:
-    """Streaming offloaded weights over PCIe each step (FlexGen; cost_model.md 3.2.6)."""
+    """Streaming offloaded weights over PCIe each step (FlexGen; docs/cost_model.md §2.6)."""
     return offloaded_bytes / link_bytes_s
 
 

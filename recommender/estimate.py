@@ -120,7 +120,7 @@ def parallel_mode(engine: str, num_gpus: int) -> str:
 
 
 def engine_memory_share(engine: str, memory_utilization: float | None = None) -> float:
-    """Share of the usable device memory an engine may fill (docs/cost_model.md section 2.5).
+    """Share of the usable device memory an engine may fill (docs/cost_model.md §2.5).
 
     vLLM pre-allocates `gpu_memory_utilization` of the device (default costs.VLLM_MEMORY_UTILIZATION); other engines
     allocate on demand, so they may use all of it. An explicit `memory_utilization` overrides the engine default.
@@ -149,7 +149,7 @@ class InferenceEvaluator:
     `estimate_inference` evaluates one configuration; the planner evaluates thousands through `evaluate_many`,
     which memoises the parts that do not change across stacks (weight and KV bytes per format) and calls the
     calibrator once for the whole batch. Both paths run the same code, so a plan and its detail view agree.
-    Formulas: docs/cost_model.md (sections 2-3); constants: recommender/costs.py.
+    Formulas: docs/cost_model.md §2-§3; constants: recommender/costs.py.
     """
 
     def __init__(self, model: ModelSpec, gpu: GPU, calibrator=None):
@@ -165,12 +165,12 @@ class InferenceEvaluator:
         return self._cache[key]
 
     def weight_total_bytes(self, fmt: WeightFormat, body_factor: float) -> float:
-        """Resident weight bytes of the whole model in `fmt` (docs/cost_model.md 2.1)."""
+        """Resident weight bytes of the whole model in `fmt` (docs/cost_model.md §2.1)."""
         return self._memo(("w", fmt.id, body_factor), lambda: costs.weight_bytes(
             self.model, fmt.bits_per_weight, fmt.quantizes_embeddings, body_factor)["total"])
 
     def weight_read_bytes(self, fmt: WeightFormat, body_factor: float, batch: int) -> float:
-        """Weight bytes streamed per decode step (MoE: the experts a batch touches; docs/cost_model.md 3.1)."""
+        """Weight bytes streamed per decode step (MoE: the experts a batch touches; docs/cost_model.md §3.1)."""
         return self._memo(("wr", fmt.id, body_factor, batch), lambda: costs.weight_read_bytes_per_step(
             self.model, fmt.bits_per_weight, batch, fmt.quantizes_embeddings, body_factor))
 
@@ -228,7 +228,7 @@ class InferenceEvaluator:
 
         memory_s reads the weights once and the KV cache at the mean context; compute_s counts 2 FLOPs per active
         parameter per token plus attention; prior_s applies the kernel's typical share of peak (formats.prior_mbu,
-        costs.PREFILL_MFU_PRIOR) and adds the tensor-parallel all-reduces (docs/cost_model.md 3.1-3.3).
+        costs.PREFILL_MFU_PRIOR) and adds the tensor-parallel all-reduces (docs/cost_model.md §3.1-§3.3).
         """
         model, fmt = self.model, weight_format(cfg.weights)
         mode = parallel_mode(cfg.engine, cfg.num_gpus)
@@ -262,7 +262,7 @@ class InferenceEvaluator:
         return max(compute, memory) + self.comm_s(cfg, mode, cfg.prompt_len)
 
     def _per_token_s(self, cfg: InferenceConfig, step: dict, step_s: float, correction: float) -> float:
-        """Per-token decode time after speculative decoding / Medusa / prompt lookup (docs/cost_model.md 3.4)."""
+        """Per-token decode time after speculative decoding / Medusa / prompt lookup (docs/cost_model.md §3.4)."""
         if cfg.draft_fraction > 0:
             verify = self.decode_step(cfg, tokens_per_step=cfg.draft_len + 1)
             verify_s = max(step_s, verify["prior_s"] / correction)

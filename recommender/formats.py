@@ -33,7 +33,7 @@ FORMATS: dict[str, WeightFormat] = {f.id: f for f in [
     WeightFormat("int8", 8.0, "int8", 0.52, source="weight-only int8, per-channel scales"),
     WeightFormat("int8-bnb", 8.0, "bnb-int8", 0.29, source="LLM.int8() (bitsandbytes)"),
     WeightFormat("int8-w8a8", 8.0, "int8", 0.52, source="SmoothQuant W8A8"),
-    # group-wise int4 with an fp16 scale + zero per group g: 4 + 32/g bits (cost_model.md 3.1.1)
+    # group-wise int4 with an fp16 scale + zero per group g: 4 + 32/g bits (docs/cost_model.md §2.1)
     WeightFormat("int4", 4.25, "int4", 0.42, source="GPTQ/AWQ int4, group 128"),
     WeightFormat("int4-g64", 4.5, "int4", 0.42, source="int4, group 64"),
     WeightFormat("int4-g32", 5.0, "int4", 0.42, source="int4, group 32 (gpt-fast)"),

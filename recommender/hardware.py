@@ -12,7 +12,7 @@ from .errors import check_number, unknown_id_error
 
 DATA_DIR = Path(__file__).parent / "data"
 
-# PCIe 4.0 x16 moves about 25 GB/s in practice (docs/cost_model.md 2.6); used for CPU offload.
+# PCIe 4.0 x16 moves about 25 GB/s in practice (docs/cost_model.md §2.6); used for CPU offload.
 PCIE_OFFLOAD_GBPS = 25.0
 # Share of unified memory an Apple GPU may wire by default: ~75% (XiongjieDai README citing an Apple tech talk;
 # the same figure as the Apple presets in data/gpus.yaml).

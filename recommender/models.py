@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -155,20 +155,12 @@ class ModelSpec:
                    vocab=vocab, context=4096, params_b=p / 1e9, synthetic=True,
                    source="synthetic Llama-like shape from a parameter count; paste config.json for exact KV sizes")
 
-    @classmethod
-    def from_config(cls, config: dict | str | bytes, name: str = "custom (config.json)") -> ModelSpec:
-        """Read a Hugging Face config.json (dict or JSON text): GQA/MQA, head_dim, sliding window, MoE."""
-        return model_from_hf_config(config, name)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out.update(total_params_b=round(self.total_params_b, 3), attention=self.attention_kind,
                    active_params_b=round(self.active_params / 1e9, 3))
         return out
-
-    def with_context(self, context: int) -> ModelSpec:
-        return replace(self, context=context)
-
 
 @lru_cache(maxsize=1)
 def model_presets() -> dict[str, ModelSpec]:
@@ -312,7 +304,3 @@ def resolve_model(model: str | ModelSpec | None = None, params_b: float | None =
     if params_b is not None:
         return ModelSpec.from_params(params_b)
     raise RecommenderInputError("give a model preset id (--model), a size (--params-b) or a config.json")
-
-
-def is_close(a: float, b: float, rel: float) -> bool:
-    return math.isclose(a, b, rel_tol=rel)

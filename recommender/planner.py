@@ -31,7 +31,6 @@ QUALITY_LEVELS = ("lossless", "small", "aggressive")
 # What the ranking optimises once memory, budgets and the quality tolerance are met.
 OBJECTIVES = ("least-risk", "fastest", "simplest")
 KV_DTYPE = {"kv-fp16": "fp16", "kv-fp8": "fp8", "kv-int8": "int8", "kv-int4": "int4"}
-ENGINE_TECHNIQUE = {"vllm": "vllm", "hf": None, "llama.cpp": None}
 # techniques that are free in the 'simpler' tie-break (baseline precision, default KV, attention kernel)
 FREE = {"fp16", "bf16", "kv-fp16", "flashattention", "full-finetune"}
 

@@ -34,11 +34,6 @@ class Technique:
             return float(self.quality_delta_pct)
         return quality_tiers()[self.quality_tier]
 
-    def catalog_link(self) -> str:
-        """Markdown link to the catalog entry, or the plain name when the survey has none."""
-        return f"[{self.name}](/catalog?id={self.catalog_id})" if self.catalog_id else self.name
-
-
 def _technique_from_row(row: dict) -> Technique:
     quality = row.get("quality", {})
     known = {"id", "name", "category", "catalog_id", "source", "quality", "requires", "engines", "speed_note"}

@@ -27,13 +27,6 @@ def card_markdown(plan: dict) -> str:
     return "\n".join(lines)
 
 
-def memory_breakdown(plan: dict) -> dict[str, float]:
-    """Per-GPU memory components (GiB) for a plan, from its settings' breakdown or its totals."""
-    if "breakdown_gib" in plan.get("settings", {}):
-        return dict(plan["settings"]["breakdown_gib"])
-    return dict(plan.get("memory_breakdown_gib") or {"total": plan["per_gpu_memory_gib"]})
-
-
 def memory_bar(breakdown: dict[str, float], capacity_gib: float, title: str = "Memory per GPU") -> go.Figure:
     """Stacked horizontal bar of memory components against the GPU's usable capacity."""
     fig = go.Figure()
