@@ -12,6 +12,9 @@ WEIGHT_FORMAT_IDS: tuple[str, ...] = (
     "int8", "int8-bnb", "int8-w8a8",
     "int4", "int4-g64", "int4-g32", "nf4", "bnb-4bit", "int3", "int2",
     "q8_0", "q4_0", "q4_k_m", "q3_k_m", "q2_k",
+    "mxfp4", "nvfp4", "awq-marlin", "gptq-marlin", "awq-gemv",
+    "q6_k", "q5_k_m", "q5_0", "iq4_xs", "iq3_m", "iq3_xxs", "iq2_m", "iq2_xxs",
+    "exl2-3.0", "exl2-4.0", "exl2-5.0", "exl2-6.0", "exl2-8.0",
 )
 
 

@@ -51,12 +51,58 @@ FORMATS: dict[str, WeightFormat] = {f.id: f for f in [
     WeightFormat("q4_k_m", 4.82, "gguf-q4", 0.69, quantizes_embeddings=True, source="llama.cpp Q4_K_M"),
     WeightFormat("q3_k_m", 3.89, "gguf-q3", 0.69, quantizes_embeddings=True, source="llama.cpp Q3_K_M"),
     WeightFormat("q2_k", 2.99, "gguf-q2", 0.69, quantizes_embeddings=True, source="llama.cpp Q2_K"),
+    # ---- 2025-26 formats (rec-data). New kernel classes, kept few:
+    #   "fp4"        4-bit floating point with block scales (MXFP4 / NVFP4): native tensor-core math on Blackwell,
+    #                dequantizing (Marlin-style) kernels elsewhere;
+    #   "int4-marlin" GPTQ/AWQ int4 run by the Marlin mixed-precision kernels (vLLM/SGLang awq_marlin, gptq_marlin);
+    #   "int4-gemv"  AutoAWQ's batch-1 GEMV kernels (transformers + AutoAWQ, version="gemv");
+    #   "exl2"       ExLlamaV2's mixed-bit EXL2 kernels;
+    #   "gguf-q5" / "gguf-q6" / "gguf-iq" llama.cpp K-quant and i-quant (codebook) kernels.
+    # prior_mbu has no published share for these kernels yet: each starts from its family's gpt-fast-derived share
+    # (int4 0.42, GGUF 0.69 as above) and is corrected by calibration from measurements.csv.
+    # MXFP4: 32 FP4 (E2M1) values share one 8-bit E8M0 scale -> 4 + 8/32 = 4.25 bpw (OCP Microscaling Formats
+    # v1.0 spec, https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf).
+    WeightFormat("mxfp4", 4.25, "fp4", 0.42, needs="fp8",
+                 source="OCP MX v1.0: FP4 E2M1 elements, block 32, E8M0 scale; gpt-oss MoE weights ship in it"),
+    # NVFP4: 16 FP4 values share one FP8 (E4M3) scale, plus one FP32 scale per tensor -> 4 + 8/16 = 4.5 bpw
+    # (https://developer.nvidia.com/blog/introducing-nvfp4-for-efficient-and-accurate-low-precision-inference/).
+    WeightFormat("nvfp4", 4.5, "fp4", 0.42, needs="fp8",
+                 source="NVIDIA NVFP4: FP4 E2M1, block 16, E4M3 scale + per-tensor FP32 scale"),
+    WeightFormat("awq-marlin", 4.25, "int4-marlin", 0.42,
+                 source="AWQ int4 group 128 on Marlin kernels (vLLM awq_marlin; https://github.com/IST-DASLab/marlin)"),
+    WeightFormat("gptq-marlin", 4.25, "int4-marlin", 0.42,
+                 source="GPTQ int4 group 128 on Marlin kernels (vLLM gptq_marlin; https://github.com/IST-DASLab/marlin)"),
+    WeightFormat("awq-gemv", 4.25, "int4-gemv", 0.42,
+                 source="AutoAWQ int4 group 128, GEMV kernels (https://github.com/casper-hansen/AutoAWQ#benchmarks)"),
+    # GGUF effective bpw = llama-quantize's reference file size for Llama-3-8B (GiB, all tensors incl. embeddings
+    # and output) x 8 / 8.03e9 parameters, from the "Allowed quantization types" table of tools/quantize
+    # (https://github.com/ggml-org/llama.cpp/blob/master/tools/quantize/quantize.cpp): Q5_K_M 5.33G, Q6_K 6.14G,
+    # Q5_0 5.21G. i-quants: the type's own bpw printed in the same table (file-level mixes differ slightly).
+    WeightFormat("q6_k", 6.57, "gguf-q6", 0.69, quantizes_embeddings=True, source="llama.cpp Q6_K (6.14 GiB @ Llama-3-8B)"),
+    WeightFormat("q5_k_m", 5.70, "gguf-q5", 0.69, quantizes_embeddings=True,
+                 source="llama.cpp Q5_K_M (5.33 GiB @ Llama-3-8B)"),
+    WeightFormat("q5_0", 5.57, "gguf-q5", 0.69, quantizes_embeddings=True, source="llama.cpp Q5_0 (5.21 GiB @ Llama-3-8B)"),
+    WeightFormat("iq4_xs", 4.25, "gguf-iq", 0.69, quantizes_embeddings=True, source="llama.cpp IQ4_XS: 4.25 bpw"),
+    WeightFormat("iq3_m", 3.66, "gguf-iq", 0.69, quantizes_embeddings=True, source="llama.cpp IQ3_M: 3.66 bpw mix"),
+    WeightFormat("iq3_xxs", 3.06, "gguf-iq", 0.69, quantizes_embeddings=True, source="llama.cpp IQ3_XXS: 3.06 bpw"),
+    WeightFormat("iq2_m", 2.7, "gguf-iq", 0.69, quantizes_embeddings=True, source="llama.cpp IQ2_M: 2.7 bpw"),
+    WeightFormat("iq2_xxs", 2.06, "gguf-iq", 0.69, quantizes_embeddings=True, source="llama.cpp IQ2_XXS: 2.06 bpw"),
+    # EXL2 takes ANY target average bpw between 2 and 8 (scales included in the average; the output layer has its
+    # own head_bits, default 6): https://github.com/turboderp-org/exllamav2#exl2-quantization. These rows are the
+    # common published targets; the lead accepts `exl2-<bpw>` generically.
+    WeightFormat("exl2-3.0", 3.0, "exl2", 0.42, source="ExLlamaV2 EXL2 at 3.0 bpw average"),
+    WeightFormat("exl2-4.0", 4.0, "exl2", 0.42, source="ExLlamaV2 EXL2 at 4.0 bpw average"),
+    WeightFormat("exl2-5.0", 5.0, "exl2", 0.42, source="ExLlamaV2 EXL2 at 5.0 bpw average"),
+    WeightFormat("exl2-6.0", 6.0, "exl2", 0.42, source="ExLlamaV2 EXL2 at 6.0 bpw average"),
+    WeightFormat("exl2-8.0", 8.0, "exl2", 0.42, source="ExLlamaV2 EXL2 at 8.0 bpw average"),
 ]}
 
 ALIASES = {"f16": "fp16", "float16": "fp16", "half": "fp16", "bfloat16": "bf16", "f32": "fp32", "float32": "fp32",
            "4bit": "int4", "int4-g128": "int4", "gptq": "int4", "awq": "int4", "8bit": "int8", "q4": "q4_0",
            "q8": "q8_0", "llm-int8": "int8-bnb", "bnb-int8": "int8-bnb", "bnb-nf4": "nf4", "w8a8": "int8-w8a8",
-           "smoothquant": "int8-w8a8", "3bit": "int3", "2bit": "int2", "quip": "int2"}
+           "smoothquant": "int8-w8a8", "3bit": "int3", "2bit": "int2", "quip": "int2",
+           "fp4": "nvfp4", "mx-fp4": "mxfp4", "modelopt_fp4": "nvfp4", "awq_marlin": "awq-marlin",
+           "gptq_marlin": "gptq-marlin", "marlin": "gptq-marlin", "q5_k": "q5_k_m", "q6": "q6_k"}
 
 
 def weight_format(name: str) -> WeightFormat:
