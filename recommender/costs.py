@@ -43,34 +43,36 @@ def weight_read_bytes_per_step(model: ModelSpec, bits_per_weight: float, batch: 
                                quantizes_embeddings: bool = False, body_factor: float = 1.0) -> float:
     """Weight bytes streamed from memory per decode step (MoE: only the experts the batch touches).
 
-    A token touches k of E experts; a batch of b independent tokens touches a fraction
-    1 - (1 - k/E)^b of them per layer (docs/cost_model.md §3.1: the union approaches all experts).
+    A token touches k of E routed experts; a batch of b independent tokens touches a fraction
+    1 - (1 - k/E)^b of them per layer (docs/cost_model.md §3.1: the union approaches all experts). Shared experts,
+    attention and dense layers are read every step.
     """
-    shared = model.body_params - model.layers * model.experts * model.ffn_params_per_expert
+    routed = model.routed_expert_params
+    always = model.body_params - routed
     expert_share = 1.0 - (1.0 - model.experts_active / model.experts) ** max(batch, 1)
-    experts = model.layers * model.experts * model.ffn_params_per_expert * expert_share
-    body = (shared + experts) * bits_per_weight / 8 * body_factor
+    body = (always + routed * expert_share) * bits_per_weight / 8 * body_factor
     head_bits = bits_per_weight if quantizes_embeddings else 16
     return body + model.lm_head_read_params * head_bits / 8
 
 
 # ------------------------------------------------------------------ memory: KV cache
 def kv_bytes_per_token(model: ModelSpec, kv_bytes: float) -> float:
-    """Dense KV per token: 2 (K and V) * L * n_kv * d * bytes (docs/cost_model.md §2.2; GQA shrinks n_kv)."""
-    return 2 * model.layers * model.kv_heads * model.head_dim * kv_bytes
+    """KV per token over all layers: L * 2 * n_kv * d * bytes (GQA shrinks n_kv); MLA keeps one latent of
+    kv_lora_rank + rope dims per layer instead (docs/cost_model.md §2.2)."""
+    return model.layers * model.kv_elements_per_token_layer * kv_bytes
 
 
 def kv_cache_bytes(model: ModelSpec, kv_bytes: float, context_tokens: float, batch: int,
                    keep_fraction: float = 1.0, keep_tokens: float | None = None) -> float:
     """KV cache for `batch` sequences of `context_tokens`.
 
-    Sliding-window layers cap their tokens at the window (Mistral v0.1, Gemma-2 alternating layers);
-    eviction policies keep a fraction (H2O, Scissorhands) or a fixed budget (StreamingLLM).
+    Sliding-window layers cap their tokens at the window (Mistral v0.1, Gemma-2/3 local layers); eviction policies
+    keep a fraction (H2O, Scissorhands) or a fixed budget (StreamingLLM).
     """
     kept = context_tokens * keep_fraction
     if keep_tokens is not None:
         kept = min(kept, keep_tokens)
-    per_layer_token = 2 * model.kv_heads * model.head_dim * kv_bytes
+    per_layer_token = model.kv_elements_per_token_layer * kv_bytes
     window_layers = model.layers * model.sliding_window_layers if model.sliding_window else 0.0
     full_layers = model.layers - window_layers
     window_tokens = min(kept, model.sliding_window) if model.sliding_window else 0.0
@@ -83,16 +85,22 @@ def attention_scores_bytes(batch: int, heads: int, seq: int, bytes_per: float = 
     return batch * heads * seq * seq * bytes_per
 
 
-def inference_activation_bytes(model: ModelSpec, batch: int, seq: int, flash: bool, bytes_per: float = 2) -> float:
-    """Peak transient activations during prefill (one layer live at a time).
+def inference_activation_bytes(model: ModelSpec, batch: int, seq: int, flash: bool, bytes_per: float = 2,
+                               chunk_tokens: int | None = None, all_logits: bool = False) -> float:
+    """Peak transient activations during prefill (one layer live at a time; docs/cost_model.md §2.3).
 
-    Hidden states in/out plus the FFN intermediates: b*s*(2h + 2F)*B; with FlashAttention attention is O(b*s*h)
-    (Dao et al. 2022); without it add the score matrix. Logits for the last position only: b*V*4 bytes.
+    Hidden states in/out plus the FFN intermediates: n*(2h + 2F)*B over the n = b*s tokens of one pass, where an
+    engine that chunks the prompt (`chunk_tokens`) passes at most that many; with FlashAttention attention is
+    O(n*h) (Dao et al. 2022), without it add the b*n_q*s^2 score matrix. Logits: the last position of each
+    sequence in fp32 (b*V*4 bytes), or with `all_logits` every position in the model's dtype plus an fp32 copy
+    (b*s*V*(2+4) bytes), as a transformers forward over the prompt returns them (the AutoAWQ benchmark's peaks).
     """
-    ffn_width = model.ffn * (model.experts_active if model.is_moe else 1)
-    hidden_states = batch * seq * (2 * model.hidden + 2 * ffn_width) * bytes_per
+    ffn_width = (model.moe_ffn or model.ffn) * (model.experts_active + model.shared_experts) if model.is_moe \
+        else model.ffn
+    tokens = batch * seq if chunk_tokens is None else min(batch * seq, chunk_tokens)
+    hidden_states = tokens * (2 * model.hidden + 2 * ffn_width) * bytes_per
     scores = 0.0 if flash else attention_scores_bytes(batch, model.heads, seq, bytes_per)
-    logits = batch * model.vocab * 4
+    logits = batch * seq * model.vocab * (bytes_per + 4) if all_logits else batch * model.vocab * 4
     return hidden_states + scores + logits
 
 

@@ -7,12 +7,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import costs
+from .engines import default_memory_share, prefill_chunk_tokens
 from .errors import RecommenderInputError, check_number
 from .formats import WeightFormat, kv_bytes_per_element, weight_format
 from .hardware import GPU
 from .models import ModelSpec
 
-ENGINES = ("hf", "hf-eager", "vllm", "llama.cpp", "gpt-fast", "tensorrt-llm")
+ENGINES = ("hf", "hf-eager", "vllm", "sglang", "llama.cpp", "gpt-fast", "tensorrt-llm", "tgi", "exllamav2",
+           "mlc-llm")
 WORKLOADS = ("inference", "finetune-lora", "finetune-qlora", "finetune-full")
 # Engines that split a model across GPUs by layers (pipeline): batch-1 decode does not speed up (XiongjieDai).
 LAYER_SPLIT_ENGINES = ("llama.cpp", "hf")
@@ -119,20 +121,27 @@ def parallel_mode(engine: str, num_gpus: int) -> str:
     return "layer-split" if engine in LAYER_SPLIT_ENGINES else "tensor"
 
 
-def engine_memory_share(engine: str, memory_utilization: float | None = None) -> float:
+def engine_memory_share(engine: str, memory_utilization: float | None = None, gpu: GPU | None = None,
+                        num_gpus: int = 1) -> float:
     """Share of the usable device memory an engine may fill (docs/cost_model.md §2.5).
 
-    vLLM pre-allocates `gpu_memory_utilization` of the device (default costs.VLLM_MEMORY_UTILIZATION); other engines
-    allocate on demand, so they may use all of it. An explicit `memory_utilization` overrides the engine default.
+    vLLM pre-allocates `gpu_memory_utilization` (default costs.VLLM_MEMORY_UTILIZATION), SGLang its computed
+    mem_fraction_static (engines.default_memory_share); the other engines allocate on demand, so they may use all
+    of it. An explicit `memory_utilization` overrides the engine default.
     """
     if memory_utilization is not None:
         return memory_utilization
-    return costs.VLLM_MEMORY_UTILIZATION if engine == "vllm" else 1.0
+    if engine == "vllm":
+        return costs.VLLM_MEMORY_UTILIZATION
+    if engine == "sglang" and gpu is not None:
+        return default_memory_share(engine, gpu, num_gpus)
+    return 1.0
 
 
-def engine_capacity_bytes(gpu: GPU, engine: str, memory_utilization: float | None = None) -> float:
+def engine_capacity_bytes(gpu: GPU, engine: str, memory_utilization: float | None = None,
+                          num_gpus: int = 1) -> float:
     """Bytes per GPU the engine can fill: usable device memory times the engine's memory share."""
-    return gpu.usable_memory_gib * costs.GIB * engine_memory_share(engine, memory_utilization)
+    return gpu.usable_memory_gib * costs.GIB * engine_memory_share(engine, memory_utilization, gpu, num_gpus)
 
 
 def kv_cache_total_bytes(model: ModelSpec, cfg: InferenceConfig) -> float:
@@ -203,17 +212,21 @@ class InferenceEvaluator:
         weights *= 1 + cfg.draft_fraction
         kv_total *= 1 + cfg.draft_fraction
         flash = cfg.engine != "hf-eager"
-        activations = self._memo(("act", cfg.batch, cfg.prompt_len, flash), lambda: costs.inference_activation_bytes(
-            model, cfg.batch, cfg.prompt_len, flash))
-        # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv).
-        kv_split = min(n, model.kv_heads) if mode == "tensor" else n
+        # engines that chunk the prompt hold one chunk's activations at a time (docs/cost_model.md §2.3)
+        chunk = prefill_chunk_tokens(cfg.engine, self.gpu)
+        all_logits = cfg.engine in ("hf", "hf-eager")   # a transformers forward returns every position's logits
+        activations = self._memo(("act", cfg.batch, cfg.prompt_len, flash, chunk), lambda: costs.inference_activation_bytes(
+            model, cfg.batch, cfg.prompt_len, flash, chunk_tokens=chunk, all_logits=all_logits))
+        # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv), and
+        # MLA's single latent is replicated on every GPU (docs/cost_model.md §2.2).
+        kv_split = min(n, model.kv_shards) if mode == "tensor" else n
         per_gpu = {
             "weights": weights / n,
             "kv_cache": kv_total / kv_split,
             "activations": activations / (n if mode == "tensor" else 1),
             "runtime": float(costs.CUDA_CONTEXT_BYTES),
         }
-        capacity = engine_capacity_bytes(self.gpu, cfg.engine, cfg.memory_utilization)
+        capacity = engine_capacity_bytes(self.gpu, cfg.engine, cfg.memory_utilization, cfg.num_gpus)
         offloaded = 0.0
         if cfg.offload != "none":
             room = max(capacity - per_gpu["kv_cache"] - per_gpu["activations"] - per_gpu["runtime"], 0.0)
@@ -325,7 +338,7 @@ class InferenceEvaluator:
                          "tensor_parallel_comm": breakdown["tensor_parallel_comm"],
                          "offload_transfer": breakdown["offload_transfer"]}
         breakdown["other"] = max(per_token_s * 1e3 - sum(breakdown.values()), 0.0)
-        share = engine_memory_share(cfg.engine, cfg.memory_utilization)
+        share = engine_memory_share(cfg.engine, cfg.memory_utilization, gpu, cfg.num_gpus)
         return Estimate(
             workload="inference", model_id=model.id, gpu_id=gpu.id, num_gpus=cfg.num_gpus,
             memory_gib=per_gpu_bytes * cfg.num_gpus / costs.GIB, per_gpu_memory_gib=per_gpu_bytes / costs.GIB,

@@ -4,7 +4,7 @@ Usage: python scripts/check_recommender_data.py   (exit status 1 and one line pe
 
 Rules: every CSV row has an https source URL, except field_cases rows whose notes start with "[U" (a case the
 project tracks whose primary source was not located); every new YAML preset names a URL or a file under
-/work/shared, or is marked unverified ("[U" in its source or confidence U); weight formats named by engines.yaml
+tests/data/field_cases, or is marked unverified ("[U" in its source or confidence U); weight formats named by engines.yaml
 exist in recommender/formats.py; the two weight-format vocabularies agree.
 """
 
@@ -38,7 +38,7 @@ CSV_COLUMNS = {
 
 
 def sourced(text: str) -> bool:
-    return "http" in text or "/work/shared/" in text or "[U" in text
+    return "http" in text or "tests/data/field_cases/" in text or "[U" in text
 
 
 def check() -> list[str]:
