@@ -20,30 +20,43 @@ import numpy as np
 from common.history import HistoryError, RunHistory, default_db_path
 
 from . import costs
+from .errors import RecommenderInputError
 from .estimate import InferenceConfig, decode_step_roofline, inference_memory, parallel_mode, prefill_roofline
 from .formats import WeightFormat, weight_format
 from .hardware import GPU
 from .models import ModelSpec
 
 DATA_FILE = Path(__file__).parent / "data" / "measurements.csv"
+# Published measurements gathered for the engines, kernels and GPUs of 2024-26 (same columns, own source per row).
+DATA_FILES = (DATA_FILE, Path(__file__).parent / "data" / "measurements_2025.csv")
 DECODE_METRICS = ("decode_tokens_per_s", "decode_ms_per_token_amortized", "throughput_tokens_per_s")
 PREFILL_METRICS = ("prefill_tokens_per_s", "ttft_ms")
 METRICS = DECODE_METRICS + PREFILL_METRICS + ("memory",)
 CATEGORICAL = ("engine", "gpu_class", "kernel", "mode")
-BAND_QUANTILES = (0.1, 0.9)
-RIDGE_ALPHA = 3.0   # picked from {0.3, 1, 3, 10} by LOSO error (mild selection bias; see docs)
+# Nominal coverage of the uncertainty band: a split-conformal band on leave-one-source-out residuals.
+BAND_LEVEL = 0.8
+RIDGE_ALPHA = 300.0   # picked from {3, 30, 300, 3000} by leave-one-source-out error on all sources (docs/recommender.md)
 
 
 # ------------------------------------------------------------------ loading
 def load_measurements(path: Path | str | None = None) -> list[dict]:
-    """The bundled measurements.csv as dicts with typed fields; raises ValueError on a malformed row."""
+    """The bundled measurement files (or one file) as dicts with typed fields; raises ValueError on a malformed row."""
     rows = []
-    with open(path or DATA_FILE, newline="") as handle:
+    for one in ([path] if path else DATA_FILES):
+        rows += _load_measurement_file(Path(one))
+    return rows
+
+
+def _load_measurement_file(path: Path) -> list[dict]:
+    rows = []
+    with open(path, newline="") as handle:
         for raw in csv.DictReader(handle):
             row = dict(raw)
             for key in ("num_gpus", "batch", "prompt_len", "gen_len"):
                 row[key] = int(row[key])
             row["value"] = float(row["value"])
+            if row["kv"] == "auto":   # the engine's default: the model's 16-bit dtype
+                row["kv"] = "fp16"
             if row["metric"] not in METRICS:
                 raise ValueError(f"measurements.csv row {row['id']}: unknown metric {row['metric']!r}")
             if not row["source_url"].startswith("http"):
@@ -176,8 +189,27 @@ def prefill_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, to
             "log_tflops": math.log2(max(gpu.fp16_tflops, 0.01) / 100)}
 
 
+def evaluable(row: dict) -> bool:
+    """A row the cost model can evaluate: a known engine and model, a real batch (0 marks a saturated server)."""
+    if "_weight_bytes" in row:
+        return True
+    from .estimate import ENGINES
+    from .formats import kv_bytes_per_element
+    from .models import model_presets
+
+    lengths_ok = row["metric"] == "memory" and row["scope"] == "weights" or min(row["prompt_len"], row["gen_len"]) >= 1
+    try:
+        weight_format(row["weights"])
+        kv_bytes_per_element(row["kv"])
+    except RecommenderInputError:
+        return False
+    return row["engine"] in ENGINES and row["batch"] >= 1 and row["model"] in model_presets() and lengths_ok
+
+
 def predict_row(row: dict) -> RowPrediction | None:
     """Analytic (uncalibrated) prediction for one measurement row, or None when it cannot be evaluated."""
+    if not evaluable(row):
+        return None
     gpu = _resolve_row_gpu(row)
     metric = row["metric"]
     fmt = weight_format(row["weights"])
@@ -343,7 +375,8 @@ def fit_calibrator(rows: list[dict]) -> Calibrator:
             continue
         model = EfficiencyCorrector(numeric=numeric).fit(feats, y)
         residual = y - _loso_predictions(feats, y, groups, numeric)
-        band = (float(np.quantile(residual, BAND_QUANTILES[0])), float(np.quantile(residual, BAND_QUANTILES[1])))
+        half = conformal_halfwidth(residual)
+        band = (-half, half)
         setattr(cal, f"{family}_model", model)
         setattr(cal, f"{family}_band", band)
     return cal
@@ -365,6 +398,39 @@ def refresh_calibrator() -> Calibrator:
 def _abs_pct_errors(pred, measured) -> np.ndarray:
     pred, measured = np.asarray(pred, dtype=float), np.asarray(measured, dtype=float)
     return np.abs(pred - measured) / measured * 100
+
+
+def conformal_halfwidth(residuals: np.ndarray, level: float = BAND_LEVEL) -> float:
+    """Split-conformal half-width on |log residuals|: the ceil((n+1)*level)/n quantile (Vovk et al. 2005;
+    Angelopoulos and Bates 2021, eq. 1), so a new row falls inside with probability >= level when rows are
+    exchangeable. Leave-one-source-out residuals make the rows out of sample."""
+    r = np.abs(np.asarray(residuals, dtype=float))
+    n = len(r)
+    if n == 0:
+        return 0.0
+    q = min(1.0, math.ceil((n + 1) * level) / n)
+    return float(np.quantile(r, q, method="higher"))
+
+
+def nested_band_coverage(residuals: np.ndarray, groups: list[str], level: float = BAND_LEVEL) -> float:
+    """Share (%) of rows inside a band fitted without their own source: each source's rows are checked against the
+    half-width computed from every other source's residuals, so the figure is out of sample."""
+    residuals = np.asarray(residuals, dtype=float)
+    inside = []
+    for source in sorted(set(groups)):
+        mask = np.array([g == source for g in groups])
+        half = conformal_halfwidth(residuals[~mask], level)
+        inside += list(np.abs(residuals[mask]) <= half)
+    return round(float(np.mean(inside)) * 100, 1) if inside else 0.0
+
+
+def _grouped_errors(keys: list[str], predicted: np.ndarray, measured: np.ndarray) -> dict:
+    """Held-out median/p90 absolute % error per group (engine or kernel family)."""
+    out = {}
+    for key in sorted(set(keys)):
+        mask = np.array([k == key for k in keys])
+        out[key] = _summary(_abs_pct_errors(predicted[mask], measured[mask]))
+    return out
 
 
 def _summary(errors: np.ndarray) -> dict:
@@ -403,9 +469,12 @@ def accuracy_report(rows: list[dict] | None = None) -> dict:
             "per_source": per_source,
         }
         residual = y - loso
-        lo, hi = np.quantile(residual, BAND_QUANTILES[0]), np.quantile(residual, BAND_QUANTILES[1])
-        report[family]["band_log"] = [round(float(lo), 3), round(float(hi), 3)]
-        report[family]["band_coverage_pct"] = round(float(np.mean((residual >= lo) & (residual <= hi)) * 100), 1)
+        half = conformal_halfwidth(residual)
+        report[family]["band_log"] = [round(-half, 3), round(half, 3)]
+        report[family]["band_nominal_pct"] = round(BAND_LEVEL * 100)
+        report[family]["band_coverage_pct"] = nested_band_coverage(residual, groups)
+        for key, label in (("engine", "per_engine"), ("kernel", "per_precision")):
+            report[family][label] = _grouped_errors([f[key] for f in feats], calibrated, measured)
     mem = [p for _, p in preds if p.family == "memory"]
     if mem:
         report["memory"] = {"analytic": _summary(_abs_pct_errors([p.prior for p in mem], [p.measured for p in mem])),
