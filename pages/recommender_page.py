@@ -93,8 +93,10 @@ est = best.estimate
 st.plotly_chart(api.memory_bar(est.memory_breakdown_gib, est.capacity_gib), key="rec_memory_bar")
 if est.latency_breakdown_ms:
     st.plotly_chart(api.latency_bar(est.latency_breakdown_ms, est.ttft_ms), key="rec_latency_bar")
-    st.caption(f"Uncertainty band (leave-one-source-out residuals): {est.decode_ms_low:.1f}-"
-               f"{est.decode_ms_high:.1f} ms/token.")
+    cover = cached_report().get("decode", {})
+    st.caption(f"{cover.get('band_nominal_pct', 80)}% band (split-conformal on leave-one-source-out residuals): "
+               f"{est.decode_ms_low:.1f}-{est.decode_ms_high:.1f} ms/token; out of sample it held "
+               f"{cover.get('band_coverage_pct', '—')}% of published measurements.")
     st.plotly_chart(api.pareto_scatter(shown["pareto"], req.latency_ms_per_token, est.capacity_gib),
                     key="rec_pareto_chart")
 
@@ -108,6 +110,8 @@ st.table(pd.DataFrame(api.compare_rows(shown["plans"][a], shown["plans"][b])))
 
 st.subheader("Export the recommended stack")
 exports = api.all_exports(model, best)
+for note in api.export_notes(model, best):
+    st.info(f"No export for {note}.")
 for tab, (name, text) in zip(st.tabs(list(exports)), exports.items(), strict=True):
     tab.code(text, language={"json": "json", "transformers": "python", "peft": "python"}.get(name, "bash"))
     tab.download_button(f"Download {name}", text, file_name=f"stack-{name}.txt", key=f"rec_download_{name}")
@@ -119,7 +123,9 @@ with st.expander("How accurate is this? (calibration report)"):
             r = report[family]
             st.markdown(f"**{family}**: median abs error, pure roofline {r['roofline']['median_abs_pct_error']}%, "
                         f"prior {r['prior']['median_abs_pct_error']}%, calibrated (leave-one-source-out) "
-                        f"{r['calibrated_loso']['median_abs_pct_error']}% over {r['roofline']['n']} rows.")
+                        f"{r['calibrated_loso']['median_abs_pct_error']}% over {r['roofline']['n']} rows; "
+                        f"{r['band_nominal_pct']}% band held {r['band_coverage_pct']}% out of sample.")
+            st.dataframe(api.error_table(r), hide_index=True, key=f"rec_errors_{family}")
     st.markdown(f"**memory**: median abs error {report['memory']['analytic']['median_abs_pct_error']}% "
                 f"({report['memory']['analytic']['n']} rows). Method notes: docs/recommender.md.")
     if st.button(f"Refit with the live demo's runs on this machine ({api.history_run_count()} usable)",

@@ -19,19 +19,27 @@ from .estimate import (
     TrainingConfig,
     estimate_training,
 )
-from .export import all_exports
+from .export import all_exports, export_notes
 from .formats import FORMATS, KV_BYTES, weight_format
 from .hardware import GPU, gpu_presets, resolve_gpu
 from .models import MAX_CONFIG_BYTES, ModelSpec, check_config_size, model_presets, resolve_model
 from .planner import OBJECTIVES, QUALITY_LEVELS, Plan, PlanRequest, PlanResult, evaluate_stack, plan
 from .report import calibration_report
-from .views import alternatives_rows, card_markdown, compare_rows, latency_bar, memory_bar, pareto_scatter
+from .views import (
+    alternatives_rows,
+    card_markdown,
+    compare_rows,
+    error_table,
+    latency_bar,
+    memory_bar,
+    pareto_scatter,
+)
 
 __all__ = [
     "ENGINES", "FORMATS", "GPU", "KV_BYTES", "MAX_CONFIG_BYTES", "OBJECTIVES", "QUALITY_LEVELS", "WORKLOADS", "Estimate",
     "InferenceConfig", "ModelSpec", "Plan", "PlanRequest", "PlanResult", "RecommenderInputError", "TrainingConfig",
-    "all_exports", "alternatives_rows", "calibration_report", "card_markdown", "check_config_size", "compare_rows",
-    "custom_gpu", "decode_ms_per_token", "estimate", "estimate_inference", "estimate_training", "evaluate_stack",
+    "all_exports", "alternatives_rows", "export_notes", "calibration_report", "card_markdown", "check_config_size", "compare_rows",
+    "custom_gpu", "decode_ms_per_token", "error_table", "estimate", "estimate_inference", "estimate_training", "evaluate_stack",
     "gpu_presets", "history_run_count", "latency_bar", "list_gpus", "list_models", "memory_bar", "model_presets",
     "pareto_scatter", "plan", "project_speculative_speedup", "refresh_calibration", "resolve_gpu", "resolve_model",
     "warm_up",

@@ -1,110 +1,292 @@
-"""Export a plan as a runnable command or snippet: vllm serve, transformers, llama.cpp, JSON."""
+"""Export a plan as something that runs as copied: `vllm serve`, SGLang, `llama-server`, transformers, PEFT, JSON.
+
+Each export implements the plan it comes from (weights, KV cache, parallelism, offload split, speculative decoding)
+with published checkpoints (data/checkpoints.yaml) and documented options (data/engine_options.yaml, which the tests
+check every export against). When an engine cannot run a plan as estimated, or no published checkpoint exists for
+its weight format, that export is left out and `export_notes` says why: an export never holds a placeholder.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import shlex
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import yaml
 
 from .models import ModelSpec
 
 if TYPE_CHECKING:
     from .planner import Plan
 
-VLLM_QUANT = {"int4": None, "int8-w8a8": "compressed-tensors", "fp8": "fp8", "nf4": "bitsandbytes",
-              "int3": "gptq"}
-GGUF_TYPE = {"q4_k_m": "Q4_K_M", "q4_0": "Q4_0", "q8_0": "Q8_0", "fp16": "F16", "bf16": "BF16", "q3_k_m": "Q3_K_M",
-             "q2_k": "Q2_K"}
+DATA_DIR = Path(__file__).parent / "data"
+GGUF_TYPE = {"q8_0": "Q8_0", "q6_k": "Q6_K", "q5_k_m": "Q5_K_M", "q5_0": "Q5_0", "q4_k_m": "Q4_K_M", "q4_0": "Q4_0",
+             "iq4_xs": "IQ4_XS", "q3_k_m": "Q3_K_M", "iq3_m": "IQ3_M", "iq3_xxs": "IQ3_XXS", "q2_k": "Q2_K",
+             "iq2_m": "IQ2_M", "iq2_xxs": "IQ2_XXS"}
+LLAMA_CPP_KV = {"int8": "q8_0", "int4": "q4_0", "fp16": "f16"}
+SPEC_DRAFT_TOKENS_NGRAM = 4      # vLLM's n-gram example: num_speculative_tokens 4, prompt_lookup_max 4 (spec_decode docs)
+# Engines that quantize these formats while loading the 16-bit checkpoint (no pre-quantized repository needed).
+ON_LOAD = {"vllm": {"fp8": "fp8", "nf4": "bitsandbytes"}, "sglang": {"fp8": "fp8"}}
+SIXTEEN_BIT = ("fp16", "bf16", "fp32")
 
 
-def _hf_id(model: ModelSpec) -> str:
-    return model.hf_id or "<your-model-id>"
+@lru_cache(maxsize=1)
+def checkpoints() -> dict[str, dict]:
+    """Published checkpoints per model preset id (data/checkpoints.yaml)."""
+    return yaml.safe_load((DATA_DIR / "checkpoints.yaml").read_text()) or {}
+
+
+@lru_cache(maxsize=1)
+def engine_options() -> dict[str, dict]:
+    """Documented options per engine entry point (data/engine_options.yaml)."""
+    return yaml.safe_load((DATA_DIR / "engine_options.yaml").read_text()) or {}
+
+
+def _known(model: ModelSpec) -> dict:
+    return checkpoints().get(model.id, {})
+
+
+def draft_model(model: ModelSpec) -> str | None:
+    """A published small model with the same tokenizer, for draft-model speculative decoding, or None."""
+    return _known(model).get("draft")
+
+
+def medusa_heads(model: ModelSpec) -> str | None:
+    """Published Medusa heads trained for this model, or None."""
+    return _known(model).get("medusa")
+
+
+def _int4_kind(plan: Plan) -> str:
+    return "gptq" if any(t.startswith("gptq") for t in plan.stack) else "awq"
+
+
+def weights_repo(model: ModelSpec, plan: Plan, engine: str) -> str | None:
+    """The repository that holds the plan's weights for `engine`, or None when none is published."""
+    fmt = plan.weights
+    if fmt in SIXTEEN_BIT or fmt in ON_LOAD.get(engine, {}) or fmt in ("int8-bnb", "nf4") and engine == "hf":
+        return model.hf_id or None
+    if fmt in ("int4", "int4-g64", "int4-g32", "awq-marlin", "gptq-marlin", "awq-gemv"):
+        return _known(model).get(_int4_kind(plan))
+    if fmt in GGUF_TYPE:
+        return _known(model).get("gguf")
+    return None
+
+
+def _spec_config(model: ModelSpec, plan: Plan) -> dict | None | bool:
+    """vLLM's --speculative-config for the plan; None when it has no speculative technique, False when the
+    technique needs a model that is not published."""
+    s = plan.settings
+    if "speculative-decoding" in plan.stack:
+        draft = draft_model(model)
+        return {"model": draft, "num_speculative_tokens": s["draft_len"]} if draft else False
+    if "medusa" in plan.stack:
+        heads = medusa_heads(model)
+        return {"method": "medusa", "model": heads, "num_speculative_tokens": 5} if heads else False
+    if "prompt-lookup" in plan.stack:
+        return {"method": "ngram", "num_speculative_tokens": SPEC_DRAFT_TOKENS_NGRAM,
+                "prompt_lookup_max": SPEC_DRAFT_TOKENS_NGRAM}
+    return None
+
+
+def _why_not(model: ModelSpec, plan: Plan, engine: str) -> str | None:
+    """Why `engine` cannot run the plan as estimated (None: it can)."""
+    if not model.hf_id:
+        return "the model has no Hugging Face id (a parameter count or a pasted config): name the repository first"
+    if weights_repo(model, plan, engine) is None:
+        return f"no published {plan.weights} checkpoint of {model.name} is known for {engine}"
+    unsupported = {"vllm": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference"),
+                   "sglang": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference", "medusa",
+                              "prompt-lookup", "sparsegpt", "wanda"),
+                   "llama.cpp": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference",
+                                 "speculative-decoding", "medusa", "prompt-lookup", "sparsegpt", "wanda"),
+                   "hf": ("h2o", "streamingllm", "scissorhands", "flexgen", "sparsegpt", "wanda", "medusa")}
+    blocked = [t for t in plan.stack if t in unsupported.get(engine, ())]
+    if blocked:
+        return f"{engine} has no documented option for {', '.join(blocked)}"
+    if engine in ("vllm", "sglang") and plan.kv in ("int8", "int4"):
+        return f"{engine} has no {plan.kv} KV cache (fp8 only)"
+    if engine in ("vllm", "sglang") and plan.weights in ("int8-bnb", "int8-w8a8"):
+        return f"no published {plan.weights} checkpoint of {model.name} is known for {engine}"
+    if _spec_config(model, plan) is False:
+        return f"no published draft model or Medusa heads for {model.name}"
+    return None
+
+
+def _offloaded_gib_per_gpu(plan: Plan) -> float:
+    return plan.offloaded_gib / plan.num_gpus
+
+
+def _quote(args: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def vllm_command(model: ModelSpec, plan: Plan) -> str:
-    """A `vllm serve` command line for the plan (tensor parallel, quantization, KV dtype, speculative settings)."""
-    s, stack = plan.settings, plan.stack
-    args = ["vllm", "serve", _hf_id(model)]
-    quant = None
-    if "gptq" in stack or "gptq-3bit" in stack:
-        quant = "gptq"
-    elif "awq" in stack:
-        quant = "awq"
-    elif s["weights"] in VLLM_QUANT:
-        quant = VLLM_QUANT[s["weights"]]
-    if quant:
-        args += ["--quantization", quant]
-    if s["weights"] in ("fp16", "bf16"):
-        args += ["--dtype", "bfloat16" if s["weights"] == "bf16" else "float16"]
-    if s["num_gpus"] > 1:
-        args += ["--tensor-parallel-size", str(s["num_gpus"])]
-    if s["kv"] in ("fp8",):
+    """A `vllm serve` command line: weights, tensor parallelism, KV dtype, memory share, offload, speculation."""
+    s = plan.settings
+    args = ["vllm", "serve", weights_repo(model, plan, "vllm")]
+    if plan.weights in ON_LOAD["vllm"]:
+        args += ["--quantization", ON_LOAD["vllm"][plan.weights]]
+    if plan.weights in ("fp16", "bf16"):
+        args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
+    if plan.num_gpus > 1:
+        args += ["--tensor-parallel-size", str(plan.num_gpus)]
+    if plan.kv == "fp8":
         args += ["--kv-cache-dtype", "fp8"]
+    share = plan.estimate.reserved_gib / plan.estimate.capacity_gib if plan.estimate.reserved_gib else 0.9
     args += ["--max-model-len", str(s["prompt_len"] + s["gen_len"]), "--max-num-seqs", str(max(s["batch"], 1)),
-             "--gpu-memory-utilization", "0.9"]
-    spec = None
-    if "speculative-decoding" in stack:
-        spec = {"model": "<draft-model-with-same-tokenizer>", "num_speculative_tokens": s["draft_len"]}
-    elif "medusa" in stack:
-        spec = {"method": "medusa", "model": "<medusa-heads-repo>", "num_speculative_tokens": 5}
-    elif "prompt-lookup" in stack:
-        spec = {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4}
+             "--gpu-memory-utilization", f"{min(share, 1.0):.2f}"]
+    if plan.offloaded_gib > 0:
+        args += ["--cpu-offload-gb", str(math.ceil(_offloaded_gib_per_gpu(plan)))]
+    spec = _spec_config(model, plan)
     if spec:
         args += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
-    return " ".join(shlex.quote(a) for a in args)
+    return _quote(args)
 
 
-def transformers_snippet(model: ModelSpec, plan: Plan) -> str:
-    """Python that loads the plan with transformers (bitsandbytes/GPTQ/AWQ, assistant_model)."""
-    s, stack = plan.settings, plan.stack
-    lines = ["import torch", "from transformers import AutoModelForCausalLM, AutoTokenizer"]
-    kwargs = ['device_map="auto"']
-    if s["weights"] == "int8-bnb":
-        lines[-1] += ", BitsAndBytesConfig"
-        kwargs.append("quantization_config=BitsAndBytesConfig(load_in_8bit=True)")
-    elif s["weights"] == "nf4":
-        lines[-1] += ", BitsAndBytesConfig"
-        kwargs.append('quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", '
-                      'bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)')
-    elif s["weights"] in ("int4", "int3", "int2"):
-        lines.append("# load a pre-quantized GPTQ/AWQ checkpoint (needs the gptqmodel or autoawq package)")
-    else:
-        kwargs.append(f"torch_dtype=torch.{'bfloat16' if s['weights'] == 'bf16' else 'float16'}")
-    if "flashattention" in stack:
-        kwargs.append('attn_implementation="flash_attention_2"')
-    repo = _hf_id(model) if s["weights"] not in ("int4", "int3", "int2") else "<gptq-or-awq-quantized-repo>"
-    lines += ["", f'tokenizer = AutoTokenizer.from_pretrained("{_hf_id(model)}")',
-              f'model = AutoModelForCausalLM.from_pretrained("{repo}", {", ".join(kwargs)})']
-    gen = [f"max_new_tokens={s['gen_len']}"]
-    if "speculative-decoding" in stack:
-        lines.append('assistant = AutoModelForCausalLM.from_pretrained("<small-draft-with-same-tokenizer>", '
-                     'device_map="auto")')
-        gen.append("assistant_model=assistant")
-    if "prompt-lookup" in stack:
-        gen.append("prompt_lookup_num_tokens=10")
-    if s["kv"] in ("int8", "int4"):
-        gen.append(f'cache_implementation="quantized", cache_config={{"nbits": {8 if s["kv"] == "int8" else 4}}}')
-    lines += ['inputs = tokenizer("Hello", return_tensors="pt").to(model.device)',
-              f"out = model.generate(**inputs, {', '.join(gen)})", "print(tokenizer.decode(out[0]))"]
-    return "\n".join(lines)
+def sglang_command(model: ModelSpec, plan: Plan) -> str:
+    """`python -m sglang.launch_server` for the plan (SGLang reserves a little more memory than vLLM by default)."""
+    s = plan.settings
+    args = ["python", "-m", "sglang.launch_server", "--model-path", weights_repo(model, plan, "sglang")]
+    if plan.weights in ON_LOAD["sglang"]:
+        args += ["--quantization", ON_LOAD["sglang"][plan.weights]]
+    if plan.weights in ("fp16", "bf16"):
+        args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
+    if plan.num_gpus > 1:
+        args += ["--tensor-parallel-size", str(plan.num_gpus)]
+    if plan.kv == "fp8":
+        args += ["--kv-cache-dtype", "fp8_e5m2"]
+    args += ["--context-length", str(s["prompt_len"] + s["gen_len"]), "--max-running-requests",
+             str(max(s["batch"], 1))]
+    if plan.offloaded_gib > 0:
+        args += ["--cpu-offload-gb", str(math.ceil(_offloaded_gib_per_gpu(plan)))]
+    if "speculative-decoding" in plan.stack:
+        args += ["--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", draft_model(model),
+                 "--speculative-num-steps", str(s["draft_len"]), "--speculative-num-draft-tokens",
+                 str(s["draft_len"] + 1)]
+    return _quote(args)
+
+
+def llama_cpp_gpu_layers(model: ModelSpec, plan: Plan) -> int:
+    """Layers llama.cpp keeps on the GPUs (-ngl): all of them, or the share of weight bytes the estimate keeps there
+    when weights are offloaded (the output layer counts as one more layer in llama.cpp)."""
+    if plan.offloaded_gib <= 0:
+        return model.layers + 1
+    on_gpu = plan.estimate.memory_breakdown_gib["weights"] * plan.num_gpus
+    share = on_gpu / (on_gpu + plan.offloaded_gib)
+    return max(0, math.floor(model.layers * share))
 
 
 def llamacpp_command(model: ModelSpec, plan: Plan) -> str:
-    """A llama.cpp `llama-server` command (GGUF type, GPU layers, context, KV cache type, draft model)."""
-    s, stack = plan.settings, plan.stack
-    gguf = GGUF_TYPE.get(s["weights"], "Q4_K_M")
-    name = (model.hf_id.split("/")[-1] if model.hf_id else "model") + f"-{gguf}.gguf"
-    args = ["llama-server", "-m", name, "-ngl", "999", "-c", str(s["prompt_len"] + s["gen_len"])]
-    if s["num_gpus"] > 1:
+    """A `llama-server` command: GGUF file from the Hub, GPU layers from the memory estimate, context, KV type."""
+    s = plan.settings
+    repo = weights_repo(model, plan, "llama.cpp")
+    args = ["llama-server", "-hf", f"{repo}:{GGUF_TYPE[plan.weights]}", "-ngl", str(llama_cpp_gpu_layers(model, plan)),
+            "-c", str((s["prompt_len"] + s["gen_len"]) * max(s["batch"], 1)), "-fa", "on"]
+    if plan.num_gpus > 1:
         args += ["--split-mode", "layer"]
-    if s["kv"] in ("int8", "int4"):
-        kv = "q8_0" if s["kv"] == "int8" else "q4_0"
-        args += ["--cache-type-k", kv, "--cache-type-v", kv, "-fa"]
-    if "speculative-decoding" in stack:
-        args += ["-md", "draft-model.gguf", "--draft-max", str(s["draft_len"])]
+    if plan.kv in ("int8", "int4"):
+        kv = LLAMA_CPP_KV[plan.kv]
+        args += ["--cache-type-k", kv, "--cache-type-v", kv]
     if s["batch"] > 1:
         args += ["--parallel", str(s["batch"])]
-    return " ".join(shlex.quote(a) for a in args)
+    return _quote(args)
+
+
+def _max_memory(plan: Plan) -> dict[str, str]:
+    """accelerate's max_memory for an offload plan: the GPU share the estimate keeps, the rest in CPU RAM."""
+    gpu_gib = plan.estimate.memory_breakdown_gib["weights"]
+    out = {str(i): f"{max(gpu_gib, 0.1):.1f}GiB" for i in range(plan.num_gpus)}
+    out["cpu"] = f"{math.ceil(plan.offloaded_gib * 1.1 + 1)}GiB"
+    return out
+
+
+def transformers_snippet(model: ModelSpec, plan: Plan) -> str:
+    """Python that loads and runs the plan with transformers (bitsandbytes, AWQ/GPTQ repos, offload, drafting)."""
+    s = plan.settings
+    repo = weights_repo(model, plan, "hf")
+    imports = ["AutoModelForCausalLM", "AutoTokenizer"]
+    lines, kwargs = [], ['device_map="auto"']
+    if plan.weights == "int8-bnb":
+        imports.append("BitsAndBytesConfig")
+        lines.append("# needs: pip install bitsandbytes")
+        kwargs.append("quantization_config=BitsAndBytesConfig(load_in_8bit=True)")
+    elif plan.weights == "nf4":
+        imports.append("BitsAndBytesConfig")
+        lines.append("# needs: pip install bitsandbytes")
+        kwargs.append('quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", '
+                      'bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)')
+    elif plan.weights not in SIXTEEN_BIT:
+        lines.append(f"# a pre-quantized {_int4_kind(plan).upper()} checkpoint; needs: pip install "
+                     f"{'gptqmodel' if _int4_kind(plan) == 'gptq' else 'autoawq'}")
+        kwargs.append("dtype=torch.float16")
+    else:
+        kwargs.append(f"dtype=torch.{'bfloat16' if plan.weights == 'bf16' else 'float32' if plan.weights == 'fp32' else 'float16'}")
+    # PyTorch's SDPA runs FlashAttention-2 kernels on supported GPUs with no extra package
+    kwargs.append('attn_implementation="sdpa"')
+    if plan.offloaded_gib > 0:
+        kwargs.append(f"max_memory={_max_memory(plan)!r}")
+    gen = [f"max_new_tokens={s['gen_len']}"]
+    extra = []
+    if "speculative-decoding" in plan.stack:
+        extra.append(f'assistant = AutoModelForCausalLM.from_pretrained("{draft_model(model)}", device_map="auto")')
+        gen.append("assistant_model=assistant")
+    if "prompt-lookup" in plan.stack:
+        gen.append("prompt_lookup_num_tokens=10")
+    if plan.kv in ("int8", "int4"):
+        lines.append("# the quantized KV cache needs: pip install optimum-quanto")
+        gen.append(f'cache_implementation="quantized", cache_config={{"backend": "quanto", '
+                   f'"nbits": {8 if plan.kv == "int8" else 4}}}')
+    out = lines + ["import torch", f"from transformers import {', '.join(imports)}", "",
+                   f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
+                   f'model = AutoModelForCausalLM.from_pretrained("{repo}", {", ".join(kwargs)})', *extra,
+                   'inputs = tokenizer("Hello", return_tensors="pt").to(model.device)',
+                   f"out = model.generate(**inputs, {', '.join(gen)})", "print(tokenizer.decode(out[0]))"]
+    return "\n".join(out)
+
+
+def peft_snippet(model: ModelSpec, plan: Plan) -> str:
+    """A runnable fine-tuning script for a fine-tuning plan: transformers + PEFT (LoRA/QLoRA) or full, with the
+    plan's optimizer, checkpointing and sequence length; sharding plans launch it with accelerate (FSDP) or
+    DeepSpeed ZeRO."""
+    s = plan.settings
+    method, rank = s["method"], s.get("lora_rank", 16)
+    optim = {"adamw": "adamw_torch", "adam-8bit": "adamw_bnb_8bit", "paged-adam-8bit": "paged_adamw_8bit"}
+    lines = ["# needs: pip install transformers peft datasets accelerate" + (" bitsandbytes" if method == "qlora"
+                                                                              or "8bit" in s["optimizer"] else "")]
+    if s["sharding"] != "none":
+        launcher = "accelerate launch --use_fsdp" if s["sharding"] == "fsdp" else \
+            f"accelerate launch --use_deepspeed --zero_stage {s['sharding'][-1]}"
+        lines.append(f"# run on {plan.num_gpus} GPUs with: {launcher} --num_processes {plan.num_gpus} train.py")
+    lines += ["import torch", "from datasets import load_dataset",
+              "from transformers import (AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig,",
+              "                          DataCollatorForLanguageModeling, Trainer, TrainingArguments)"]
+    if method in ("lora", "qlora"):
+        lines.append("from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training")
+    lines += ["", f'repo = "{model.hf_id}"', "tokenizer = AutoTokenizer.from_pretrained(repo)",
+              "tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token"]
+    if method == "qlora":
+        lines.append('bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", '
+                     'bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)')
+        lines.append('model = AutoModelForCausalLM.from_pretrained(repo, quantization_config=bnb, dtype=torch.bfloat16, '
+                     'attn_implementation="sdpa")')
+        lines.append(f"model = prepare_model_for_kbit_training(model, use_gradient_checkpointing={s['checkpointing']})")
+    else:
+        lines.append('model = AutoModelForCausalLM.from_pretrained(repo, dtype=torch.bfloat16, attn_implementation="sdpa")')
+    if method in ("lora", "qlora"):
+        lines.append(f'model = get_peft_model(model, LoraConfig(r={rank}, lora_alpha={2 * rank}, target_modules="all-linear", '
+                     'task_type="CAUSAL_LM"))')
+    lines += ['data = load_dataset("Abirate/english_quotes", split="train")',
+              f'data = data.map(lambda row: tokenizer(row["quote"], truncation=True, max_length={s["seq_len"]}), '
+              "batched=True, remove_columns=data.column_names)",
+              f'args = TrainingArguments(output_dir="out", per_device_train_batch_size={s["batch"]}, '
+              f'gradient_checkpointing={s["checkpointing"]}, optim="{optim[s["optimizer"]]}", bf16=True, '
+              "max_steps=100, logging_steps=10)",
+              "Trainer(model=model, args=args, train_dataset=data, "
+              "data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False)).train()"]
+    return "\n".join(lines)
 
 
 def plan_json(model: ModelSpec, plan: Plan) -> str:
@@ -112,9 +294,40 @@ def plan_json(model: ModelSpec, plan: Plan) -> str:
     return json.dumps({"model": model.id, "hf_id": model.hf_id, **plan.to_dict()}, indent=1, allow_nan=False)
 
 
-def all_exports(model: ModelSpec, plan: Plan) -> dict[str, str]:
-    """Every export for an inference plan; fine-tuning plans export as JSON only."""
+ENGINE_EXPORTS = {"vllm": (("vllm", vllm_command), ("sglang", sglang_command)),
+                  "llama.cpp": (("llama.cpp", llamacpp_command),),
+                  "hf": (("transformers", transformers_snippet),)}
+
+
+def runnable_engines(plan: Plan, model: ModelSpec) -> list[str]:
+    """Export names that run `plan` as estimated (engine commands and snippets; the JSON is not counted)."""
+    return [name for name, _ in ENGINE_EXPORTS.get(plan.engine, ())
+            if _why_not(model, plan, {"transformers": "hf"}.get(name, name)) is None]
+
+
+def export_notes(model: ModelSpec, plan: Plan) -> list[str]:
+    """Why an engine's export is missing for this plan (empty when every export of its engine is there)."""
     if not plan.is_inference:
-        return {"json": plan_json(model, plan)}
-    return {"vllm": vllm_command(model, plan), "transformers": transformers_snippet(model, plan),
-            "llama.cpp": llamacpp_command(model, plan), "json": plan_json(model, plan)}
+        return [] if model.hf_id else ["the model has no Hugging Face id: the fine-tuning script needs one"]
+    notes = []
+    for name, _ in ENGINE_EXPORTS.get(plan.engine, ()):
+        reason = _why_not(model, plan, {"transformers": "hf"}.get(name, name))
+        if reason:
+            notes.append(f"{name}: {reason}")
+    if plan.engine not in ENGINE_EXPORTS:
+        notes.append(f"no command-line export for the {plan.engine} engine yet; the JSON holds the full plan")
+    return notes
+
+
+def all_exports(model: ModelSpec, plan: Plan) -> dict[str, str]:
+    """Every export that runs the plan as estimated, keyed by name; the JSON is always there."""
+    out: dict[str, str] = {}
+    if not plan.is_inference:
+        if model.hf_id:
+            out["peft"] = peft_snippet(model, plan)
+    else:
+        for name, build in ENGINE_EXPORTS.get(plan.engine, ()):
+            if _why_not(model, plan, {"transformers": "hf"}.get(name, name)) is None:
+                out[name] = build(model, plan)
+    out["json"] = plan_json(model, plan)
+    return out

