@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from common.text import escape_markdown  # noqa: F401  (one escaper for every page's user text)
@@ -57,19 +59,29 @@ def latency_bar(breakdown_ms: dict[str, float], ttft_ms: float | None = None) ->
 
 
 def pareto_scatter(plans: list[dict], latency_budget_ms: float | None, capacity_gib: float) -> go.Figure:
-    """Latency x memory scatter coloured by quality risk, with the budget lines."""
-    pts = [p for p in plans if p.get("decode_ms_per_token") is not None]
+    """Latency x memory scatter coloured by quality risk, with the budget lines.
+
+    The x range spans the plans (and the budget, when it is within a decade of them), so one far-off budget or
+    stack cannot stretch the axis; the two budget labels sit at opposite corners so they never overlap.
+    """
+    pts = [p for p in plans if p.get("decode_ms_per_token") and math.isfinite(p["decode_ms_per_token"])]
     fig = go.Figure(go.Scatter(
         x=[p["decode_ms_per_token"] for p in pts], y=[p["per_gpu_memory_gib"] for p in pts], mode="markers",
         marker=dict(size=10, color=[p["quality_risk"] for p in pts], colorscale="Viridis", showscale=True,
                     colorbar=dict(title="quality risk")),
         text=[" + ".join(p["stack"]) + f" ({p['engine']}, {p['num_gpus']} GPU)" for p in pts],
         hovertemplate="%{text}<br>%{x:.1f} ms/token, %{y:.1f} GiB<extra></extra>"))
-    if latency_budget_ms:
-        fig.add_vline(x=latency_budget_ms, line_dash="dash", line_color="red", annotation_text="latency budget")
-    fig.add_hline(y=capacity_gib, line_dash="dash", line_color="orange", annotation_text="GPU memory")
+    xs = [p["decode_ms_per_token"] for p in pts] or [1.0]
+    low, high = min(xs), max(xs)
+    if latency_budget_ms and low / 10 <= latency_budget_ms <= high * 10:
+        low, high = min(low, latency_budget_ms), max(high, latency_budget_ms)
+        fig.add_vline(x=latency_budget_ms, line_dash="dash", line_color="red", annotation_text="latency budget",
+                      annotation_position="top left")
+    fig.add_hline(y=capacity_gib, line_dash="dash", line_color="orange", annotation_text="GPU memory",
+                  annotation_position="bottom right")
     fig.update_layout(title="Pareto set: latency x memory x quality risk", xaxis_title="decode ms/token (log)",
-                      yaxis_title="GiB per GPU", xaxis_type="log", height=420, margin=dict(l=10, r=10, t=50, b=10))
+                      yaxis_title="GiB per GPU", xaxis_type="log", height=420, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis_range=[math.log10(low) - 0.1, math.log10(high) + 0.1])
     return fig
 
 
@@ -78,8 +90,9 @@ def alternatives_rows(plans: list[dict]) -> list[dict]:
     rows = []
     for i, p in enumerate(plans):
         rows.append({"#": i + 1, "stack": " + ".join(p["stack"]), "engine": p["engine"], "GPUs": p["num_gpus"],
-                     "GiB/GPU": p["per_gpu_memory_gib"], "ms/token": p["decode_ms_per_token"],
-                     "TTFT ms": p["ttft_ms"], "step s": p.get("step_time_s"), "quality risk": p["quality_risk"],
+                     "GiB/GPU": p["per_gpu_memory_gib"], "ms/token": _cell(p["decode_ms_per_token"]),
+                     "TTFT ms": _cell(p["ttft_ms"]), "step s": _cell(p.get("step_time_s")),
+                     "quality risk": p["quality_risk"],
                      "fits": p["fits"], "meets latency": p["meets_latency"], "Pareto": p["pareto"]})
     return rows
 
@@ -91,7 +104,18 @@ def compare_rows(a: dict, b: dict) -> list[dict]:
             ("decode ms/token", lambda p: p["decode_ms_per_token"]), ("tokens/s", lambda p: p["decode_tokens_per_s"]),
             ("TTFT ms", lambda p: p["ttft_ms"]), ("quality risk", lambda p: p["quality_risk"]),
             ("fits", lambda p: p["fits"]), ("meets latency", lambda p: p["meets_latency"])]
-    return [{"": name, "A": str(f(a)), "B": str(f(b))} for name, f in keys]
+    return [{"": name, "A": _cell(f(a)), "B": _cell(f(b))} for name, f in keys]
+
+
+def _cell(value) -> str:
+    """A table cell: '—' for what does not apply, rounded numbers, yes/no for flags."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 

@@ -84,3 +84,28 @@ def test_refit_button_refits_with_history(tmp_path, monkeypatch):
     at.button(key="rec_refit").click().run()
     assert not at.exception
     assert calls, "the refit button did not refit the calibration"
+
+
+def test_pareto_axis_stays_near_the_plans_with_a_far_budget():
+    from recommender import api
+
+    plans = [{"decode_ms_per_token": 10.0, "per_gpu_memory_gib": 5, "quality_risk": 0, "stack": ["fp16"],
+              "engine": "hf", "num_gpus": 1},
+             {"decode_ms_per_token": 40.0, "per_gpu_memory_gib": 3, "quality_risk": 1, "stack": ["awq"],
+              "engine": "hf", "num_gpus": 1}]
+    fig = api.pareto_scatter(plans, latency_budget_ms=1e30, capacity_gib=24)
+    low, high = fig.layout.xaxis.range
+    assert 10 ** high < 100 and 10 ** low > 5
+    near = api.pareto_scatter(plans, latency_budget_ms=20, capacity_gib=24)
+    positions = {a.text: a.yanchor for a in near.layout.annotations} if near.layout.annotations else {}
+    assert len(positions) == 2   # both labels drawn, at opposite corners
+
+
+def test_comparison_rows_show_a_dash_for_what_does_not_apply():
+    from recommender import api
+
+    plan = {"stack": ["lora"], "engine": "hf", "num_gpus": 1, "per_gpu_memory_gib": 9.5, "decode_ms_per_token": None,
+            "decode_tokens_per_s": None, "ttft_ms": None, "quality_risk": 0.0, "fits": True, "meets_latency": True}
+    rows = api.compare_rows(plan, plan)
+    assert all("None" not in r["A"] for r in rows)
+    assert any(r["A"] == "—" for r in rows)
