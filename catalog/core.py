@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from catalog.references import Reference, ReferenceIndex
-from catalog.schema import LINK_FIELDS, validate_links, validate_technique
+from catalog.schema import LINK_FIELDS, validate_engine, validate_links, validate_technique
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -104,6 +104,7 @@ class Catalog:
     frameworks: tuple[dict, ...]
     pretraining_costs: tuple[dict, ...]
     references: tuple[Reference, ...]
+    engines: tuple[dict, ...] = ()   # today's inference engines (frameworks.yaml `engines:`), not in the survey
 
     def technique_ids(self) -> list[str]:
         return [t.id for t in self.techniques]
@@ -133,7 +134,9 @@ class Catalog:
             "techniques": len(self.techniques),
             "categories": len(self.taxonomy),
             "frameworks": len(self.frameworks),
+            "engines": len(self.engines),
             "references": len(self.references),
+            "since_survey": sum(t.since_survey for t in self.techniques),
         }
 
     def related(self, technique_id: str) -> dict[str, list[str]]:
@@ -291,13 +294,18 @@ def load_catalog_from(data_dir: Path) -> Catalog:
             entries.append(entry)
     techniques = [_build_technique(e, index) for e in _merge_links(entries, load_links(data_dir))]
     frameworks_file = data_dir / "frameworks.yaml"
-    frameworks = tuple(_read_yaml(frameworks_file).get("frameworks") or ()) if frameworks_file.exists() else ()
+    framework_data = _read_yaml(frameworks_file) if frameworks_file.exists() else {}
+    frameworks = tuple(framework_data.get("frameworks") or ())
+    engines = tuple(framework_data.get("engines") or ())
+    problems = [p for engine in engines for p in validate_engine(engine)]
+    if problems:
+        raise CatalogError("frameworks.yaml: " + "; ".join(problems))
     costs_file = data_dir / "pretraining_costs.csv"
     costs: tuple[dict, ...] = ()
     if costs_file.exists():
         with costs_file.open(encoding="utf-8", newline="") as handle:
             costs = tuple(csv.DictReader(handle))
-    return Catalog(tuple(techniques), tuple(taxonomy.values()), frameworks, costs, tuple(references))
+    return Catalog(tuple(techniques), tuple(taxonomy.values()), frameworks, costs, tuple(references), engines)
 
 
 @lru_cache(maxsize=1)

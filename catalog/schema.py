@@ -26,6 +26,26 @@ RELATION_KINDS = ("builds_on", "improves", "compared_with")
 ROOTS = ("Model-Centric", "Data-Centric", "LLM Frameworks")
 # Inference engines whose support for a technique an entry may record, each with a documentation URL.
 ENGINES = ("vllm", "sglang", "tensorrt-llm", "llama.cpp", "transformers")
+# Features recorded for today's inference engines (frameworks.yaml, `engines:`), with the label shown to users.
+ENGINE_FEATURES = {
+    "continuous-batching": "continuous batching",
+    "paged-kv-cache": "paged KV cache",
+    "prefix-caching": "prefix caching",
+    "chunked-prefill": "chunked prefill",
+    "speculative-decoding": "speculative decoding",
+    "weight-quantization": "weight quantization",
+    "kv-cache-quantization": "KV-cache quantization",
+    "tensor-parallel": "tensor parallelism",
+    "pipeline-parallel": "pipeline parallelism",
+    "expert-parallel": "expert parallelism",
+    "pd-disaggregation": "prefill/decode disaggregation",
+    "multi-lora": "multi-LoRA serving",
+    "structured-output": "structured output",
+    "openai-compatible-api": "OpenAI-compatible API",
+    "cpu-gpu-offload": "CPU/GPU layer split",
+    "edge-devices": "laptops, phones or browsers",
+    "compiled-execution": "compiled execution",
+}
 # The survey appeared in December 2023 (arXiv 2312.03863); entries added after it are dated 2024 or later.
 SURVEY_YEAR = 2023
 
@@ -69,6 +89,22 @@ def validate_links(ident: str, fields: dict) -> list[str]:
                     problems.append(f"{ident}: engine {engine!r} is not one of {ENGINES}")
                 elif not _is_https(url):
                     problems.append(f"{ident}: engines.{engine} must be a documentation URL starting with https://")
+    return problems
+
+
+def validate_engine(engine: dict) -> list[str]:
+    """Problems with one entry of frameworks.yaml's `engines:` list (empty when it is valid)."""
+    ident = engine.get("id", "<missing id>")
+    problems = [f"engine {ident}: missing {name}" for name in ("id", "name", "docs_url", "features", "sources")
+                if not engine.get(name)]
+    for name in ("docs_url", "code_url"):
+        if engine.get(name) and not _is_https(engine[name]):
+            problems.append(f"engine {ident}: {name} must start with https://")
+    unknown = [f for f in engine.get("features") or [] if f not in ENGINE_FEATURES]
+    if unknown:
+        problems.append(f"engine {ident}: unknown feature(s) {unknown}; known: {sorted(ENGINE_FEATURES)}")
+    if any(not _is_https(url) for url in engine.get("sources") or []):
+        problems.append(f"engine {ident}: every source must be an https:// URL")
     return problems
 
 
