@@ -283,6 +283,7 @@ def load_catalog_from(data_dir: Path) -> Catalog:
     index = ReferenceIndex(references)
     taxonomy: dict[tuple[str, ...], TaxonomyNode] = {}
     entries: list[dict] = []
+    origin: dict[str, str] = {}   # id -> the file that defines it
     for path in sorted((data_dir / "techniques").glob("*.yaml")):
         data = _read_yaml(path)
         for node in data.get("taxonomy") or []:
@@ -291,6 +292,11 @@ def load_catalog_from(data_dir: Path) -> Catalog:
         for entry in data.get("techniques") or []:
             if not isinstance(entry, dict):
                 raise CatalogError(f"{path.name}: each technique must be a mapping, got {entry!r:.80}")
+            ident = str(entry.get("id"))
+            if ident in origin:
+                raise CatalogError(f"{path.name}: id {ident!r} is already defined in {origin[ident]}; ids must be "
+                                   "unique across all technique files")
+            origin[ident] = path.name
             entries.append(entry)
     techniques = [_build_technique(e, index) for e in _merge_links(entries, load_links(data_dir))]
     frameworks_file = data_dir / "frameworks.yaml"

@@ -3,7 +3,8 @@
 A list paper is covered when some technique entry matches it by arXiv id (the entry's own id or its survey
 reference's), or by normalised title: the list title equals the entry's paper title, its survey reference's
 title, or (for "Name: subtitle" titles) the name before the colon equals the entry's name or an alias, or the
-subtitle equals the reference title. Normalising folds case and accents and keeps only letters and digits.
+subtitle equals the reference title, or the whole list title is an entry's name or alias (blog posts such as
+"NTK Interpolation"). Normalising folds case and accents and keeps only letters and digits.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def coverage(catalog: Catalog, path: Path = MAINTAINED_LIST) -> Coverage:
     for paper in papers:
         name, subtitle = _split_name(paper.title)
         hit = (by_arxiv.get(paper.arxiv or "") or by_title.get(normalise_title(paper.title))
-               or by_title.get(subtitle) or (by_name.get(name) if name else None))
+               or by_title.get(subtitle) or (by_name.get(name) if name else None)
+               or by_name.get(normalise_title(paper.title)))   # a list "title" that is just a name
         if hit:
             matched[paper.title] = hit
         else:

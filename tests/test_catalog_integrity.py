@@ -119,7 +119,7 @@ def test_maintained_list_snapshot_is_well_formed():
 
 # The fraction of the maintained list that the catalog matches, measured when the snapshot was taken (survey
 # entries only). The lead raises this floor to 0.95 once the 2024-2026 entries are merged.
-COVERAGE_FLOOR = 0.646
+COVERAGE_FLOOR = 0.649
 
 
 def test_maintained_list_coverage_does_not_fall(catalog):
