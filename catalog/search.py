@@ -77,7 +77,10 @@ INTENTS = (
                                         r"(?:draft(?:er)?|drafting)(?:\s+models?)?\b|\bdraft[- ]free\b|"
                                         r"\bself[- ]speculative\b"),
            prefer={"tags": {"no-draft-model"}}, penalise={"tags": {"draft-model"}}),
-    Intent("long context", re.compile(r"\blong(?:er)?[- ](?:context|sequences?|prompts?|inputs?|documents?)\b"),
+    Intent("prompt compression", re.compile(r"\bcompress\w*\s+(?:the\s+|long\s+|my\s+)*(?:prompts?|contexts?|"
+                                           r"inputs?)\b|\bprompt\s+compression\b"),
+           prefer={"acts_on": {"prompt"}}, keep_words=True),
+    Intent("long context", re.compile(r"\blong(?:er)?[- ](?:context|sequences?|inputs?|documents?)\b"),
            prefer={"acts_on": {"kv-cache", "attention"}, "path": {"Long Context LLMs", "KV-Cache Optimization"}},
            keep_words=True),
     Intent("less memory", re.compile(r"\b(?:reduc\w*|sav\w*|lower\w*|cut\w*|less|smaller|shrink\w*|fit\w*)\s+"
@@ -153,16 +156,26 @@ def _intent_factor(technique: Technique, intents: list[Intent]) -> float:
     return factor
 
 
-def _document(technique: Technique) -> tuple[str, ...]:
-    """The eight FTS columns of one technique."""
+def _parts(word: str, known: set[str]) -> list[str]:
+    """Known words that a compound name starts or ends with: 'adalora' -> ['lora'], 'loraprune' -> ['lora', 'prune']."""
+    if len(word) < 6:
+        return []
+    heads = [word[:k] for k in range(4, len(word) - 1) if word[:k] in known]
+    tails = [word[k:] for k in range(2, len(word) - 3) if word[k:] in known]
+    return heads + tails
+
+
+def _document(technique: Technique, known: set[str] = frozenset()) -> tuple[str, ...]:
+    """The eight FTS columns of one technique; `known` words found inside compound names are added to the name."""
     names = [technique.name, *technique.aliases]
+    compounds = [part for name in names for word in normalize(name).split() for part in _parts(word, known)]
     reference = technique.reference
     title = " ".join(dict.fromkeys(t for t in (technique.title, reference.title) if t))
     authors = technique.authors or tuple(reference.authors)
     arxiv = " ".join(dict.fromkeys(a for a in (technique.arxiv, reference.arxiv_id) if a))
     tags = [*technique.tags, *technique.acts_on, *technique.stages, technique.adoption_cost]
     return (
-        " ".join([technique.name, _split_camel(technique.name), compact(technique.name), technique.id]),
+        " ".join([technique.name, _split_camel(technique.name), compact(technique.name), technique.id, *compounds]),
         " ".join(names[1:] + [_split_camel(a) for a in names[1:]] + [compact(a) for a in names[1:]]),
         title,
         " ".join(authors),
@@ -184,7 +197,11 @@ class SearchIndex:
         columns = ", ".join(COLUMNS)
         self._db.execute(f"CREATE VIRTUAL TABLE docs USING fts5({columns}, tokenize='porter unicode61 "
                          "remove_diacritics 2')")
-        documents = [_document(t) for t in self._techniques]
+        # words that stand alone somewhere in a name, alias or tag ("lora", "prune") are looked for inside
+        # compound names ("AdaLoRA", "LoRAPrune"), so a query word reaches them
+        known = {w for t in self._techniques for text in (t.name, *t.aliases, *t.tags)
+                 for w in normalize(_split_camel(text)).split() if len(w) >= 4 and not w.isdigit()}
+        documents = [_document(t, known) for t in self._techniques]
         self._db.executemany(f"INSERT INTO docs(rowid, {columns}) VALUES (?{', ?' * len(COLUMNS)})",
                              [(i, *doc) for i, doc in enumerate(documents)])
         self._db.commit()
@@ -197,6 +214,9 @@ class SearchIndex:
             vocabulary.update(normalize(" ".join(doc[:3] + doc[5:])).split())
         self._vocabulary = sorted(w for w in vocabulary if len(w) >= 4 and not w.isdigit())
         self._titles = [normalize(doc[2]) for doc in documents]
+        # multi-word names and aliases ("low-rank adaptation"), found as a phrase inside a longer query
+        self._phrases = [(f" {normalize(n)} ", position) for position, t in enumerate(self._techniques)
+                         for n in (t.name, *t.aliases) if normalize(n).count(" ") >= 1]
         self._name_choices: list[str] = []
         self._name_owner: list[int] = []
         self._exact: dict[str, int] = {}
@@ -297,6 +317,11 @@ class SearchIndex:
             for position, value in self._name_scores(expanded).items():
                 names[position] = max(names.get(position, 0.0), scale * value)
         phrase = normalize(query)
+        padded = f" {normalize(' '.join(words))} "
+        scale = 0.02 if any(not i.keep_words for i in intents) else 1.0
+        for name, position in self._phrases:   # a multi-word name inside a longer query
+            if name in padded and name.strip() != padded.strip():
+                names[position] = max(names.get(position, 0.0), 60.0 * scale)
         if phrase.count(" ") >= 2:   # three or more words quoted from a paper title
             for position, title in enumerate(self._titles):
                 if phrase in title:
