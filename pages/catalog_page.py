@@ -12,10 +12,6 @@ def search_index() -> api.SearchIndex:
     return api.SearchIndex(api.load_catalog())
 
 
-def close_detail() -> None:
-    st.session_state.cat_technique = None
-
-
 catalog = api.load_catalog()
 known = set(catalog.technique_ids())
 names = {t.id: t.name for t in catalog.techniques}
@@ -39,7 +35,7 @@ if chosen in known:  # the opened technique comes first, where the reader is loo
     with st.container(border=True, key="cat_detail"):
         top, close = st.columns([6, 1])
         top.caption(d.technique.breadcrumb)
-        close.button("Close ✕", key="cat_close", on_click=close_detail)
+        close.button("Close ✕", key="cat_close", on_click=lambda: st.session_state.update(cat_technique=None))
         st.header(d.technique.name)
         if d.technique.aliases:
             st.caption("Also known as: " + escape_markdown(", ".join(d.technique.aliases)))
@@ -65,11 +61,14 @@ if chosen in known:  # the opened technique comes first, where the reader is loo
                 st.markdown(f"- [{escape_markdown(name)}](/catalog?id={other}) — {shared} shared links")
             if not d.companions:
                 st.caption("No companion found through shared libraries or relations.")
-        st.markdown("**Citation:** " + d.citation)
+        st.subheader("Citation")
+        st.markdown(d.citation)
         st.code(d.bibtex, language="bibtex")
 
-query = st.text_input("Search names, paper titles, authors, arXiv ids, summaries and tags", key="cat_query",
-                      max_chars=200, placeholder="e.g. prune llama without retraining, 2306.00978, Dettmers")
+query = st.text_input("Search names, aliases, summaries and tags", key="cat_query", max_chars=200,
+                      placeholder="e.g. prune llama without retraining, 2306.00978, Dettmers",
+                      help="Also searches paper titles, authors and arXiv ids; understands 'without retraining', "
+                           "'without a draft model', 'long context'.")
 with st.expander("Filters", expanded=chosen is None):
     c1, c2, c3 = st.columns(3)
     areas = c1.multiselect("Area", api.ROOTS, key="cat_areas")
