@@ -41,10 +41,9 @@ if chosen in known:  # the opened technique comes first, where the reader is loo
             st.caption("Also known as: " + escape_markdown(", ".join(d.technique.aliases)))
         st.markdown(escape_markdown(d.facts))
         st.write(d.technique.summary)
-        if d.links:
-            st.markdown(" · ".join(f"[{label} ↗]({url})" for label, url in d.links))
-        if d.engines:
-            st.markdown("**Supported by:** " + " · ".join(f"[{name}]({url})" for name, url in d.engines))
+        links = [f"[{label} ↗]({url})" for label, url in d.links]
+        links += ["**Supported by:** " + " · ".join(f"[{name}]({url})" for name, url in d.engines)] if d.engines else []
+        st.markdown(" · ".join(links) or "No paper link recorded yet.")
         if d.technique.results:
             st.table([{k: r[k] for k in ("metric", "value", "setting")} for r in d.technique.results])
         if d.technique.libraries:
@@ -55,12 +54,9 @@ if chosen in known:  # the opened technique comes first, where the reader is loo
                 st.plotly_chart(views.relation_graph(catalog, chosen), key="cat_graph")
             else:
                 st.caption("No relation to other entries is recorded for this technique.")
-        with g2:
-            st.markdown("**Often combined with**")
-            for other, name, shared in d.companions:
-                st.markdown(f"- [{escape_markdown(name)}](/catalog?id={other}) — {shared} shared links")
-            if not d.companions:
-                st.caption("No companion found through shared libraries or relations.")
+        g2.markdown("**Often combined with**\n\n" + ("\n".join(
+            f"- [{escape_markdown(name)}](/catalog?id={other}) — {shared} shared links"
+            for other, name, shared in d.companions) or "No companion found through shared libraries or relations."))
         st.subheader("Citation")
         st.markdown(d.citation)
         st.code(d.bibtex, language="bibtex")
