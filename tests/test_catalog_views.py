@@ -39,3 +39,19 @@ def test_whats_new_and_engine_tables():
     assert engines.loc["vLLM", "paged KV cache"] and not engines.loc["llama.cpp", "paged KV cache"]
     assert all(url.startswith("https://") for url in engines["docs"])
     assert "maintenance" in engines.loc["Text Generation Inference (TGI)", "status"]
+
+
+def test_whats_new_timeline_with_entries_added_since_the_survey(tmp_path):
+    from catalog.api import SearchIndex, ViewState, select
+    from catalog.core import load_catalog_from
+    from tests.test_catalog_data import _tmp_data
+
+    catalog = load_catalog_from(_tmp_data(tmp_path, load_catalog()))
+    frame = views.whats_new_frame(list(catalog.techniques))
+    assert list(frame["id"]) == ["eagle"] and frame.loc[0, "paper"] == "https://arxiv.org/abs/2401.15077"
+    figure = views.whats_new_figure(list(catalog.techniques))
+    assert figure.layout.xaxis.dtick == 1 and sum(len(trace.x) for trace in figure.data) == 1
+    chosen = select(catalog, SearchIndex(catalog), ViewState(since_survey=True)).techniques
+    assert [t.id for t in chosen] == ["eagle"]
+    found = select(catalog, SearchIndex(catalog), ViewState(query="Yuhui Li speculative sampling")).techniques
+    assert found[0].id == "eagle"   # authors and title of a new-style entry are searchable
