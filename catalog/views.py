@@ -64,7 +64,7 @@ def results_frame(techniques: list[Technique]) -> pd.DataFrame:
 
 def _label_position(x: float, y: float) -> str:
     """Put a node's label on the side away from the centre, so labels around the circle do not collide."""
-    if abs(x) > 0.7:
+    if abs(x) > 0.3:   # on the sides: label beside the node, so neighbouring labels stack vertically
         return "middle right" if x > 0 else "middle left"
     return "top center" if y >= 0 else "bottom center"
 
