@@ -1,4 +1,4 @@
-"""Command line: python -m catalog search|show|export|build."""
+"""Command line: python -m catalog search|show|export|coverage|build."""
 
 from __future__ import annotations
 
@@ -7,24 +7,36 @@ import json
 import sys
 from pathlib import Path
 
-from catalog.core import CatalogError, UnknownTechniqueError, load_catalog
-from catalog.export import catalog_json, techniques_bibtex, techniques_csv, to_bibtex
-from catalog.schema import STAGES
-from catalog.search import SearchIndex, filter_techniques
+from catalog.api import (
+    STAGES,
+    CatalogError,
+    SearchIndex,
+    UnknownTechniqueError,
+    catalog_json,
+    coverage,
+    filter_techniques,
+    load_catalog,
+    techniques_bibtex,
+    techniques_csv,
+    to_bibtex,
+)
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     hits = SearchIndex(catalog).search(args.query)
-    kept = {t.id for t in filter_techniques([h.technique for h in hits], stages=args.stage)}
-    hits = [h for h in hits if h.technique.id in kept][: args.limit]
+    kept = {t.id for t in filter_techniques([h.technique for h in hits], stages=args.stage,
+                                            since_survey_only=args.since_survey)}
+    shown = [h for h in hits if h.technique.id in kept][: args.limit]
     if args.json:
-        print(json.dumps([{**h.technique.to_dict(), "score": h.score} for h in hits], indent=2, ensure_ascii=False))
+        print(json.dumps([{**h.technique.to_dict(), "score": h.score} for h in shown], indent=2, ensure_ascii=False))
     else:
-        for hit in hits:
+        for hit in shown:
             print(f"{hit.technique.id:32} {hit.technique.name:36} {hit.technique.breadcrumb}")
-        if not hits:
-            print(f"no technique matches {args.query!r}", file=sys.stderr)
+    if hits.message:
+        print(hits.message, file=sys.stderr)
+    if not shown and not hits.no_close_match:
+        print(f"no technique matches {args.query!r}", file=sys.stderr)
     return 0
 
 
@@ -33,9 +45,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(technique.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    print(f"{technique.name}  [{technique.id}]")
+    print(f"{technique.name}  [{technique.id}]{'  (added since the survey)' if technique.since_survey else ''}")
     print(technique.breadcrumb)
-    print(f"{technique.year} · {technique.citation} · stages: {', '.join(technique.stages)} · "
+    print(f"{technique.year} · {technique.venue or technique.citation} · stages: {', '.join(technique.stages)} · "
           f"acts on: {', '.join(technique.acts_on)} · {technique.adoption_cost}")
     print()
     print(technique.summary)
@@ -43,6 +55,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"  - {result['metric']}: {result['value']} ({result['setting']})")
     if technique.libraries:
         print(f"Libraries: {', '.join(technique.libraries)}")
+    for label, url in (("Paper", technique.paper_link), ("Code", technique.code_url)):
+        if url:
+            print(f"{label}: {url}")
+    for engine, url in technique.engines.items():
+        print(f"Engine {engine}: {url}")
     print()
     print(to_bibtex(technique.reference))
     return 0
@@ -50,13 +67,27 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     catalog = load_catalog()
-    techniques = list(catalog.techniques)
+    techniques = filter_techniques(list(catalog.techniques), since_survey_only=args.since_survey)
     if args.format == "json":
-        print(catalog_json(catalog))
+        print(catalog_json(catalog, techniques))
     elif args.format == "csv":
         sys.stdout.write(techniques_csv(techniques))
     else:
         sys.stdout.write(techniques_bibtex(techniques))
+    return 0
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    result = coverage(load_catalog())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"maintained list (README commit {result.source_commit[:12]}): {len(result.matched)} of {result.total} "
+          f"papers matched by an entry ({result.fraction:.1%})")
+    if result.unmatched:
+        print(f"\n{len(result.unmatched)} unmatched:")
+        for paper in result.unmatched:
+            print(f"  {paper.year or '----'}  {paper.title}  [{' > '.join(paper.sections[0][-2:])}]")
     return 0
 
 
@@ -105,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="full-text search, typo tolerant")
     search.add_argument("query")
     search.add_argument("--stage", action="append", choices=STAGES, help="keep techniques of this stage")
+    search.add_argument("--since-survey", action="store_true", help="only techniques published after the survey")
     search.add_argument("--limit", type=_positive_int, default=20)
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=_cmd_search)
@@ -114,7 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=_cmd_show)
     export = sub.add_parser("export", help="the whole catalog")
     export.add_argument("--format", choices=("json", "csv", "bibtex"), default="json")
+    export.add_argument("--since-survey", action="store_true", help="only techniques published after the survey")
     export.set_defaults(func=_cmd_export)
+    cover = sub.add_parser("coverage", help="how much of the survey's maintained paper list the catalog covers")
+    cover.add_argument("--json", action="store_true")
+    cover.set_defaults(func=_cmd_coverage)
     build = sub.add_parser("build", help="re-parse references and Table 1 from the survey text")
     build.add_argument("--survey", default=str(Path(__file__).resolve().parents[1].parent / "shared/seed/efficient_llms_survey.txt"))
     build.set_defaults(func=_cmd_build)

@@ -58,7 +58,7 @@ def techniques_bibtex(techniques: list[Technique]) -> str:
 def techniques_csv(techniques: list[Technique]) -> str:
     buffer = io.StringIO()
     columns = ["id", "name", "aliases", "path", "year", "citation", "stages", "acts_on", "adoption_cost",
-               "libraries", "summary", "title", "url"]
+               "libraries", "summary", "title", "url", "venue", "arxiv", "code_url", "since_survey", "engines"]
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
     for t in techniques:
@@ -67,7 +67,9 @@ def techniques_csv(techniques: list[Technique]) -> str:
             "year": t.year, "citation": t.citation, "stages": _LIST_SEPARATOR.join(t.stages),
             "acts_on": _LIST_SEPARATOR.join(t.acts_on), "adoption_cost": t.adoption_cost,
             "libraries": _LIST_SEPARATOR.join(t.libraries), "summary": t.summary,
-            "title": t.reference.title, "url": t.reference.url or "",
+            "title": t.reference.title, "url": t.paper_link or "", "venue": t.venue or "", "arxiv": t.arxiv or "",
+            "code_url": t.code_url or "", "since_survey": "yes" if t.since_survey else "no",
+            "engines": _LIST_SEPARATOR.join(t.engines),
         })
     return buffer.getvalue()
 

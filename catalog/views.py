@@ -33,67 +33,139 @@ def taxonomy_figure(techniques: list[Technique], kind: str = "sunburst") -> go.F
     return figure
 
 
+RESULT_COLUMNS = ["name", "year", "category", "adoption", "stages", "acts on", "venue", "paper", "code", "engines",
+                  "new", "path", "id"]
+
+
 def results_frame(techniques: list[Technique]) -> pd.DataFrame:
+    """One row per technique, the columns a reader scans first on the left (name, year, leaf category, cost)."""
     return pd.DataFrame(
         [
             {
-                "open": f"?id={t.id}",
                 "name": t.name,
-                "category": " > ".join(t.path[1:]),
                 "year": t.year,
+                "category": t.path[-1],
+                "adoption": t.adoption_cost,
                 "stages": ", ".join(t.stages),
                 "acts on": ", ".join(t.acts_on),
-                "adoption": t.adoption_cost,
-                "libraries": ", ".join(t.libraries),
+                "venue": t.venue or "",
+                "paper": t.paper_link or "",
+                "code": t.code_url or "",
+                "engines": ", ".join(t.engines),
+                "new": "since survey" if t.since_survey else "",
+                "path": " > ".join(t.path[1:]),
                 "id": t.id,
             }
             for t in techniques
         ],
-        columns=["open", "name", "category", "year", "stages", "acts on", "adoption", "libraries", "id"],
+        columns=RESULT_COLUMNS,
     )
 
 
+def _label_position(x: float, y: float) -> str:
+    """Put a node's label on the side away from the centre, so labels around the circle do not collide."""
+    if abs(x) > 0.3:   # on the sides: label beside the node, so neighbouring labels stack vertically
+        return "middle right" if x > 0 else "middle left"
+    return "top center" if y >= 0 else "bottom center"
+
+
 def relation_graph(catalog: Catalog, technique_id: str) -> go.Figure:
-    """The technique in the centre, its related techniques on a circle, edges coloured by relation kind."""
+    """The technique in the centre, its related techniques on one or two rings, edges coloured by relation kind.
+
+    Relation kinds appear once each in the legend instead of as labels on every edge, and each label sits on
+    the outer side of its node, so labels stay readable and apart.
+    """
     centre = catalog.get(technique_id)
     edges = [(kind, other) for kind, others in catalog.related(technique_id).items() for other in others]
     neighbours = list(dict.fromkeys(other for _, other in edges))
     positions = {centre.id: (0.0, 0.0)}
-    for i, other in enumerate(neighbours):
-        angle = 2 * math.pi * i / max(len(neighbours), 1)
-        positions[other] = (math.cos(angle), math.sin(angle))
+    rings = [neighbours[:10], neighbours[10:]] if len(neighbours) > 10 else [neighbours]
+    for ring, members in enumerate(rings):
+        radius = 1.0 + 0.6 * ring
+        for i, other in enumerate(members):
+            angle = 2 * math.pi * i / max(len(members), 1) + (math.pi / max(len(members), 1)) * ring + math.pi / 2
+            positions[other] = (radius * math.cos(angle), radius * math.sin(angle))
     figure = go.Figure()
+    shown_kinds: set[str] = set()
     for kind, other in edges:
-        base_kind = kind.replace(" (incoming)", "")
+        label = kind.replace("_", " ")
+        colour = _EDGE_COLOURS.get(kind.replace(" (incoming)", ""), "#999")
         (x0, y0), (x1, y1) = positions[centre.id], positions[other]
-        figure.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", showlegend=False,
-                                    line=dict(color=_EDGE_COLOURS.get(base_kind, "#999"), width=2)))
-        figure.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=kind.replace("_", " "), showarrow=False,
-                              font=dict(size=10, color=_EDGE_COLOURS.get(base_kind, "#555")))
+        figure.add_trace(go.Scatter(
+            x=[x0, x1], y=[y0, y1], mode="lines", hoverinfo="skip", name=label, legendgroup=label,
+            showlegend=label not in shown_kinds,
+            line=dict(color=colour, width=2, dash="dot" if "incoming" in kind else "solid")))
+        shown_kinds.add(label)
     names = {t.id: t.name for t in catalog.techniques}
-    xs, ys = zip(*positions.values(), strict=True)
-    figure.add_trace(go.Scatter(
-        x=xs, y=ys, mode="markers+text", text=[names.get(i, i) for i in positions], textposition="top center",
-        marker=dict(size=[26] + [16] * len(neighbours), color=["#d62728"] + ["#636efa"] * len(neighbours)),
-        hovertext=list(positions), hoverinfo="text", showlegend=False,
-    ))
-    figure.update_layout(height=360, margin=dict(t=10, l=10, r=10, b=10),
-                         xaxis=dict(visible=False, range=[-1.6, 1.6]), yaxis=dict(visible=False, range=[-1.4, 1.4]))
+    for node, (x, y) in positions.items():
+        is_centre = node == centre.id
+        figure.add_trace(go.Scatter(
+            x=[x], y=[y], mode="markers+text", text=[names.get(node, node)], showlegend=False,
+            textposition="bottom center" if is_centre else _label_position(x, y),
+            textfont=dict(size=15 if is_centre else 13), hovertext=[node], hoverinfo="text",
+            marker=dict(size=26 if is_centre else 16, color="#d62728" if is_centre else "#636efa")))
+    extent = 1.0 + 0.6 * (len(rings) - 1)
+    figure.update_layout(
+        height=420 + 60 * (len(rings) - 1), margin=dict(t=40, l=10, r=10, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title_text="relation"),
+        xaxis=dict(visible=False, range=[-extent - 1.1, extent + 1.1]),
+        yaxis=dict(visible=False, range=[-extent - 0.45, extent + 0.45]))
     return figure
 
 
 def timeline_figure(techniques: list[Technique]) -> go.Figure:
-    """Techniques per year, stacked by category."""
+    """Techniques per year, stacked by category; whole years on the axis, legend above the plot."""
     frame = pd.DataFrame([{"year": t.year, "category": t.category} for t in techniques])
     figure = go.Figure()
     if not frame.empty:
         table = frame.groupby(["year", "category"]).size().unstack(fill_value=0).sort_index()
         for category in table.columns:
-            figure.add_trace(go.Bar(x=table.index.astype(str), y=table[category], name=category))
-    figure.update_layout(barmode="stack", height=420, xaxis_title="year of the cited paper",
-                         yaxis_title="techniques", margin=dict(t=10, l=10, r=10, b=10),
-                         legend=dict(orientation="h", y=-0.25))
+            figure.add_trace(go.Bar(x=table.index.astype(int), y=table[category], name=category))
+    figure.update_layout(
+        barmode="stack", height=480, yaxis_title="techniques", margin=dict(t=110, l=10, r=10, b=50),
+        xaxis=dict(title=dict(text="year of the cited paper", standoff=12), tickmode="linear", dtick=1,
+                   tickformat="d"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return figure
+
+
+def whats_new_frame(techniques: list[Technique]) -> pd.DataFrame:
+    """The since-the-survey entries, newest first, with their branch, venue and links."""
+    rows = [{"year": t.year, "name": t.name, "branch": t.category, "venue": t.venue or "",
+             "paper": t.paper_link or "", "code": t.code_url or "", "engines": ", ".join(t.engines), "id": t.id}
+            for t in techniques if t.since_survey]
+    frame = pd.DataFrame(rows, columns=["year", "name", "branch", "venue", "paper", "code", "engines", "id"])
+    return frame.sort_values(["year", "branch", "name"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def whats_new_figure(techniques: list[Technique]) -> go.Figure:
+    """A timeline of since-the-survey entries: one marker per technique, years across, branches down."""
+    frame = whats_new_frame(techniques)
+    figure = go.Figure()
+    for branch, group in frame.groupby("branch"):
+        offsets = group.groupby("year").cumcount()   # spread same-year entries of a branch apart
+        figure.add_trace(go.Scatter(
+            x=group["year"] + (offsets % 5 - 2) * 0.12, y=[branch] * len(group), mode="markers", name=branch,
+            text=group["name"], hovertemplate="<b>%{text}</b><br>" + str(branch) + "<extra></extra>",
+            marker=dict(size=11), showlegend=False))
+    figure.update_layout(
+        height=max(260, 40 * frame["branch"].nunique() + 120), margin=dict(t=20, l=10, r=10, b=50),
+        xaxis=dict(title="year", tickmode="linear", dtick=1, tickformat="d"), yaxis=dict(title=""))
+    return figure
+
+
+def engines_frame(catalog: Catalog) -> pd.DataFrame:
+    """Today's inference engines × features (booleans), with kind, quantization formats, status and docs link."""
+    from catalog.schema import ENGINE_FEATURES
+
+    rows = []
+    for engine in catalog.engines:
+        row = {"engine": engine["name"], "kind": engine.get("kind", ""), "docs": engine["docs_url"]}
+        row.update({label: key in engine["features"] for key, label in ENGINE_FEATURES.items()})
+        row["quantization formats"] = ", ".join(engine.get("quantization") or [])
+        row["status"] = engine.get("status", "maintained")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("engine") if rows else pd.DataFrame()
 
 
 def comparison_frame(techniques: list[Technique]) -> pd.DataFrame:
@@ -105,8 +177,12 @@ def comparison_frame(techniques: list[Technique]) -> pd.DataFrame:
         "adoption cost": [t.adoption_cost for t in techniques],
         "libraries": [", ".join(t.libraries) or "—" for t in techniques],
         "reported results": ["; ".join(f"{r['metric']}: {r['value']}" for r in t.results) or "—" for t in techniques],
+        "engines": [", ".join(t.engines) or "—" for t in techniques],
         "summary": [t.summary for t in techniques],
         "paper": [t.reference.title for t in techniques],
+        "venue": [t.venue or t.reference.venue or "—" for t in techniques],
+        "paper link": [t.paper_link or "—" for t in techniques],
+        "code": [t.code_url or "—" for t in techniques],
     }
     # all text, so the transposed frame has one dtype per column and converts to Arrow without fix-ups
     return pd.DataFrame(rows, index=[t.name for t in techniques]).astype(str).T

@@ -22,6 +22,7 @@ class ViewState:
     year_from: int | None = None
     year_to: int | None = None
     open_source: bool = False
+    since_survey: bool = False
     technique: str | None = None
     compare: list[str] = field(default_factory=list)
 
@@ -42,6 +43,7 @@ class ViewState:
         state.categories = values("categories")
         state.year_from, state.year_to = year("year_from"), year("year_to")
         state.open_source = (values("open_source") or [""])[0] in ("1", "true")
+        state.since_survey = (values("new") or [""])[0] in ("1", "true")
         state.technique = (values("id") or [None])[0]
         state.compare = list(dict.fromkeys(values("compare")))[:4]   # a hand-edited URL may repeat an id
         return state
@@ -67,6 +69,8 @@ class ViewState:
             params["year_to"] = str(self.year_to)
         if self.open_source:
             params["open_source"] = "1"
+        if self.since_survey:
+            params["new"] = "1"
         if self.technique:
             params["id"] = self.technique
         return params

@@ -16,8 +16,10 @@ counts = catalog.counts()
 cols = st.columns(4)
 cols[0].metric("Techniques", counts["techniques"])
 cols[1].metric("Taxonomy categories", counts["categories"])
-cols[2].metric("Frameworks", counts["frameworks"])
+cols[2].metric("Frameworks and engines", counts["frameworks"] + counts["engines"])
 cols[3].metric("Papers in the reference list", counts["references"])
+
+st.caption(f"{counts['since_survey']} of the techniques were published after the survey (December 2023).")
 
 st.divider()
 left, middle, right = st.columns(3)

@@ -52,3 +52,26 @@ def test_export_csv_and_bibtex():
     assert csv_out.splitlines()[0].startswith("id,name")
     bib = run("export", "--format", "bibtex").stdout
     assert bib.count("@") >= 150 and "title = {" in bib
+
+
+def test_coverage_reports_the_fraction_and_the_unmatched_papers():
+    result = run("coverage", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total"] >= 350 and 0 < data["fraction"] <= 1
+    assert len(data["unmatched"]) == data["total"] - data["matched"]
+    assert all({"title", "section", "url"} <= set(p) for p in data["unmatched"])
+    text = run("coverage").stdout
+    assert "papers matched by an entry" in text and ("unmatched:" in text) == bool(data["unmatched"])
+
+
+def test_since_survey_filters_search_and_export():
+    found = json.loads(run("search", "quantization", "--since-survey", "--json").stdout)
+    assert all(t["since_survey"] for t in found)
+    exported = json.loads(run("export", "--since-survey").stdout)["techniques"]
+    assert all(t["since_survey"] for t in exported)
+
+
+def test_unknown_name_says_no_close_match():
+    result = run("search", "Zorbulator")
+    assert result.returncode == 0 and result.stdout == "" and "No close match" in result.stderr
