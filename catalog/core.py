@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
 
 from catalog.references import Reference, ReferenceIndex
-from catalog.schema import validate_technique
+from catalog.schema import LINK_FIELDS, validate_links, validate_technique
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -52,6 +52,14 @@ class Technique:
     relations: dict = field(default_factory=dict)
     libraries: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    venue: str | None = None
+    arxiv: str | None = None
+    paper_url: str | None = None
+    code_url: str | None = None
+    since_survey: bool = False
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    engines: dict = field(default_factory=dict)
 
     @property
     def area(self) -> str:
@@ -67,13 +75,18 @@ class Technique:
 
     @property
     def has_open_source(self) -> bool:
-        return bool(self.libraries)
+        return bool(self.libraries or self.code_url)
+
+    @property
+    def paper_link(self) -> str | None:
+        """The entry's paper URL, else the survey reference's URL, else None."""
+        return self.paper_url or self.reference.url
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["reference"] = self.reference.to_dict()
         data["reference"].pop("raw", None)
-        for name in ("aliases", "path", "stages", "acts_on", "libraries", "tags", "results"):
+        for name in ("aliases", "path", "stages", "acts_on", "libraries", "tags", "results", "authors"):
             data[name] = list(data[name])
         return data
 
@@ -166,10 +179,26 @@ def load_references(data_dir: Path = DATA_DIR) -> list[Reference]:
     return [Reference(**row) for row in rows]
 
 
+def _own_reference(entry: dict) -> Reference:
+    """The bibliographic record of an entry whose paper is outside the survey's reference list."""
+    return Reference(
+        key=entry["citation"], authors=list(entry["authors"]), title=" ".join(entry["title"].split()),
+        venue=entry["venue"], year=entry["year"], year_label=str(entry["year"]), arxiv_id=entry.get("arxiv"),
+        url=entry["paper_url"],
+    )
+
+
 def _build_technique(entry: dict, index: ReferenceIndex) -> Technique:
     problems = validate_technique(entry)
     if problems:
         raise CatalogError("; ".join(problems))
+    if entry.get("title"):
+        reference = _own_reference(entry)
+    else:
+        reference = index.resolve(entry["citation"], f"{entry['name']} {entry['summary']}")
+        # a survey reference without a link borrows the entry's own (from the entry or a links file)
+        if not reference.url and entry.get("paper_url"):
+            reference = replace(reference, url=entry["paper_url"], arxiv_id=reference.arxiv_id or entry.get("arxiv"))
     return Technique(
         id=entry["id"],
         name=entry["name"],
@@ -181,12 +210,68 @@ def _build_technique(entry: dict, index: ReferenceIndex) -> Technique:
         stages=tuple(entry["stages"]),
         acts_on=tuple(entry["acts_on"]),
         adoption_cost=entry["adoption_cost"],
-        reference=index.resolve(entry["citation"], f"{entry['name']} {entry['summary']}"),
+        reference=reference,
         results=tuple(entry.get("results") or ()),
         relations={k: tuple(v or ()) for k, v in (entry.get("relations") or {}).items() if v},
         libraries=tuple(entry.get("libraries") or ()),
         tags=tuple(entry.get("tags") or ()),
+        venue=entry.get("venue"),
+        arxiv=entry.get("arxiv") or reference.arxiv_id,
+        paper_url=entry.get("paper_url"),
+        code_url=entry.get("code_url"),
+        since_survey=bool(entry.get("since_survey", False)),
+        title=entry.get("title"),
+        authors=tuple(entry.get("authors") or ()),
+        engines=dict(entry.get("engines") or {}),
     )
+
+
+def load_links(data_dir: Path) -> dict[str, dict]:
+    """Merge every links file (data_dir/links/*.yaml, a mapping id -> link fields) in name order.
+
+    Returns {id: {field: value}} plus, under each id, the file each field came from (key "_files").
+    Raises CatalogError naming the file and id for an unknown field, a bad value, or two files that
+    give one id different values for the same field.
+    """
+    merged: dict[str, dict] = {}
+    for path in sorted((data_dir / "links").glob("*.yaml")):
+        data = _read_yaml(path)
+        if not isinstance(data, dict):
+            raise CatalogError(f"links/{path.name}: expected a mapping of technique id -> link fields")
+        for ident, fields in data.items():
+            where = f"links/{path.name}: {ident}"
+            if not isinstance(fields, dict):
+                raise CatalogError(f"{where}: expected a mapping of link fields, got {type(fields).__name__}")
+            unknown = sorted(set(fields) - set(LINK_FIELDS))
+            if unknown:
+                raise CatalogError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(LINK_FIELDS)}")
+            problems = validate_links(where, fields)
+            if problems:
+                raise CatalogError("; ".join(problems))
+            record = merged.setdefault(str(ident), {"_files": {}})
+            for name, value in fields.items():
+                if name in record and record[name] != value:
+                    raise CatalogError(f"{where}: {name} conflicts with links/{record['_files'][name]} "
+                                       f"({record[name]!r} vs {value!r})")
+                record[name] = value
+                record["_files"][name] = path.name
+    return merged
+
+
+def _merge_links(entries: list[dict], links: dict[str, dict]) -> list[dict]:
+    ids = {e.get("id") for e in entries}
+    for ident, record in links.items():
+        if ident not in ids:
+            files = sorted(set(record["_files"].values()))
+            raise CatalogError(f"links/{', links/'.join(files)}: id {ident!r} is not a technique entry")
+    merged = []
+    for entry in entries:
+        record = links.get(entry.get("id"))
+        if record:
+            # the entry's own value wins over a links file
+            entry = {**{k: v for k, v in record.items() if k != "_files"}, **entry}
+        merged.append(entry)
+    return merged
 
 
 def load_catalog_from(data_dir: Path) -> Catalog:
@@ -194,13 +279,17 @@ def load_catalog_from(data_dir: Path) -> Catalog:
     references = load_references(data_dir)
     index = ReferenceIndex(references)
     taxonomy: dict[tuple[str, ...], TaxonomyNode] = {}
-    techniques: list[Technique] = []
+    entries: list[dict] = []
     for path in sorted((data_dir / "techniques").glob("*.yaml")):
         data = _read_yaml(path)
         for node in data.get("taxonomy") or []:
             key = tuple(node["path"])
             taxonomy.setdefault(key, TaxonomyNode(key, " ".join(str(node.get("description", "")).split())))
-        techniques += [_build_technique(e, index) for e in data.get("techniques") or []]
+        for entry in data.get("techniques") or []:
+            if not isinstance(entry, dict):
+                raise CatalogError(f"{path.name}: each technique must be a mapping, got {entry!r:.80}")
+            entries.append(entry)
+    techniques = [_build_technique(e, index) for e in _merge_links(entries, load_links(data_dir))]
     frameworks_file = data_dir / "frameworks.yaml"
     frameworks = tuple(_read_yaml(frameworks_file).get("frameworks") or ()) if frameworks_file.exists() else ()
     costs_file = data_dir / "pretraining_costs.csv"

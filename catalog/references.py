@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 _YEAR = re.compile(r"\b((?:19|20)\d\d)([a-z]?)\b")
 _ARXIV = re.compile(r"(?:arXiv:|abs/|arxiv\.org/(?:abs|pdf)/)(\d{4}\.\d{4,5})", re.IGNORECASE)
@@ -17,6 +17,31 @@ _URL = re.compile(r"<?(https?://[^\s>]+)>?")
 _CITATION = re.compile(
     r"^(?P<first>[^,&]+?)(?:\s+(?:&|and)\s+(?P<second>[^,]+?)|\s+et al\.?)?,\s*(?P<year>(?:19|20)\d\d[a-z]?)$"
 )
+
+
+# Reference-list entries whose text the survey's PDF extraction garbled or cut, keyed by the key the parser
+# derives. Each value replaces the parsed fields; titles, venues and arXiv ids come from the maintained list
+# (catalog/data/maintained_list.json, AIoT-MLSys-Lab/Efficient-LLMs-Survey README) for the same paper.
+CORRECTIONS: dict[str, dict] = {
+    "Peng et al., 2023b": {"title": "RWKV: Reinventing RNNs for the Transformer Era"},
+    "Chen et al., 2023d": {"title": "AlpaGasus: Training a better Alpaca with fewer data"},
+    "Chen et al., n.d.": {
+        "title": "Maybe only 0.5% data is needed: A preliminary exploration of low training data instruction tuning",
+        "venue": "arXiv preprint arXiv:2305.09246", "year": 2023, "year_label": "2023c", "arxiv_id": "2305.09246",
+        "url": "https://arxiv.org/abs/2305.09246", "incomplete": False,
+    },
+    "Luo et al., 2023": {"title": "Dr.ICL: Demonstration-retrieved in-context learning"},
+    "Liu et al., 2022c": {
+        "title": "What makes good in-context examples for GPT-3?",
+        "venue": "Proceedings of Deep Learning Inside Out (DeeLIO 2022): The 3rd Workshop on Knowledge Extraction and "
+                 "Integration for Deep Learning Architectures",
+        "arxiv_id": "2101.06804", "url": "https://arxiv.org/abs/2101.06804",
+    },
+    "Min et al., 2022": {
+        "title": "Rethinking the role of demonstrations: What makes in-context learning work?", "venue": "EMNLP",
+        "url": "https://aclanthology.org/2022.emnlp-main.759.pdf",
+    },
+}
 
 
 class CitationError(ValueError):
@@ -127,7 +152,8 @@ def parse_reference_list(survey_text: str) -> list[Reference]:
     _, sep, tail = survey_text.partition("\nReferences\n")
     if not sep:
         raise CitationError("the survey text has no 'References' section")
-    return [parse_reference(line[2:]) for line in tail.splitlines() if line.startswith("- ")]
+    parsed = [parse_reference(line[2:]) for line in tail.splitlines() if line.startswith("- ")]
+    return [replace(ref, **CORRECTIONS[ref.key]) if ref.key in CORRECTIONS else ref for ref in parsed]
 
 
 def parse_citation(citation: str) -> tuple[str, str | None, str]:

@@ -113,3 +113,92 @@ def test_loader_reports_an_unresolvable_citation(tmp_path, catalog):
     (tmp_path / "techniques" / "x.yaml").write_text("techniques: [unclosed")
     with pytest.raises(CatalogError, match="not valid YAML"):
         load_catalog_from(tmp_path)
+
+
+_NEW_STYLE = """\
+taxonomy:
+  - path: [Model-Centric]
+    description: "Root."
+  - path: [Model-Centric, Efficient Inference]
+    description: "Inference."
+techniques:
+  - id: eagle
+    name: EAGLE
+    aliases: []
+    path: [Model-Centric, Efficient Inference]
+    summary: "A drafting head predicts features. It needs no separate draft model."
+    year: 2024
+    citation: "Li et al., 2024"
+    stages: [inference]
+    acts_on: [architecture]
+    adoption_cost: needs-fine-tuning
+    since_survey: true
+    title: "EAGLE: Speculative Sampling Requires Rethinking Feature Uncertainty"
+    authors: ["Yuhui Li", "Fangyun Wei", "Chao Zhang", "Hongyang Zhang"]
+    venue: "ICML 2024"
+    arxiv: "2401.15077"
+    paper_url: "https://arxiv.org/abs/2401.15077"
+    code_url: "https://github.com/SafeAILab/EAGLE"
+  - id: gptq
+    name: GPTQ
+    aliases: [OPTQ]
+    path: [Model-Centric, Efficient Inference]
+    summary: "Quantizes weights to 4 bits. It uses second-order information."
+    year: 2023
+    citation: "Frantar et al., 2023"
+    stages: [inference]
+    acts_on: [weights]
+    adoption_cost: needs-calibration
+    venue: "ICLR 2023"
+"""
+
+
+def _tmp_data(tmp_path, catalog, techniques: str = _NEW_STYLE, links: str | None = None):
+    import json
+
+    (tmp_path / "techniques").mkdir(exist_ok=True)
+    (tmp_path / "references.json").write_text(json.dumps([r.to_dict() for r in catalog.references]))
+    (tmp_path / "techniques" / "50_new.yaml").write_text(techniques)
+    if links is not None:
+        (tmp_path / "links").mkdir(exist_ok=True)
+        (tmp_path / "links" / "10_links.yaml").write_text(links)
+    return tmp_path
+
+
+def test_new_style_entry_and_links_file_load(tmp_path, catalog):
+    links = ("gptq:\n  venue: 'ICLR 2099'\n  arxiv: '2210.17323'\n  paper_url: 'https://arxiv.org/abs/2210.17323'\n"
+             "  engines: {vllm: 'https://docs.vllm.ai/en/latest/features/quantization/gptqmodel.html'}\n")
+    loaded = load_catalog_from(_tmp_data(tmp_path, catalog, links=links))
+    eagle, gptq = loaded.get("eagle"), loaded.get("gptq")
+    # the new entry's reference is built from its own fields, not looked up in the survey list
+    assert eagle.since_survey and eagle.reference.title.startswith("EAGLE")
+    assert (eagle.reference.arxiv_id, eagle.reference.url) == ("2401.15077", "https://arxiv.org/abs/2401.15077")
+    assert eagle.reference.authors[0] == "Yuhui Li" and eagle.code_url.endswith("SafeAILab/EAGLE")
+    # the links file fills what the entry lacks; the entry's own venue wins
+    assert gptq.venue == "ICLR 2023" and gptq.arxiv == "2210.17323"
+    assert gptq.paper_link == "https://arxiv.org/abs/2210.17323" and "vllm" in gptq.engines
+    assert "GPTQ" in gptq.reference.title or "OPTQ" in gptq.reference.title
+    assert gptq.to_dict()["engines"]["vllm"].startswith("https://")
+
+
+@pytest.mark.parametrize(("links", "message"), [
+    ("nosuch:\n  venue: 'ICML 2024'\n", "10_links.yaml.*nosuch"),
+    ("gptq:\n  stars: 5\n", "10_links.yaml: gptq: unknown field"),
+    ("gptq:\n  arxiv: 'https://arxiv.org/abs/2210.17323'\n", "bare arXiv id"),
+    ("gptq:\n  paper_url: 'http://example.org/x'\n", "https://"),
+    ("gptq:\n  engines: {ollama: 'https://ollama.com'}\n", "not one of"),
+])
+def test_bad_links_name_the_file_and_id(tmp_path, catalog, links, message):
+    with pytest.raises(CatalogError, match=message):
+        load_catalog_from(_tmp_data(tmp_path, catalog, links=links))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("year: 2024", "year: 2023"), "dated after 2023"),
+    (('    paper_url: "https://arxiv.org/abs/2401.15077"\n', ""), "also needs paper_url"),
+    (("since_survey: true", "since_survey: yes please"), "true or false"),
+    (('    title: "EAGLE: Speculative Sampling Requires Rethinking Feature Uncertainty"\n', ""), "need title"),
+])
+def test_new_fields_are_validated(tmp_path, catalog, change, message):
+    with pytest.raises(CatalogError, match=message):
+        load_catalog_from(_tmp_data(tmp_path, catalog, techniques=_NEW_STYLE.replace(*change, 1)))
