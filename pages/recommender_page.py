@@ -52,6 +52,8 @@ with right:
     c1, c2 = st.columns(2)
     latency = c1.number_input("Budget ms/token (0 = none)", value=0.0, key="rec_latency")
     ttft = c2.number_input("Budget TTFT ms (0 = none)", value=0.0, key="rec_ttft")
+    use_local = st.toggle("Let my live-demo runs adjust estimates of their own device", value=True,
+                          key="rec_use_local")
 
 try:
     if upload is not None:   # size checked before reading, whatever server.maxUploadSize allows
@@ -61,7 +63,7 @@ try:
     model = api.resolve_model(model_id, params_b, config if source == "config.json" else None)
     req = api.PlanRequest(model=model, gpu=gpu, num_gpus=num_gpus, workload=workload, batch=batch,
                           prompt_len=prompt_len, gen_len=gen_len, latency_ms_per_token=latency or None,
-                          ttft_ms=ttft or None, quality=quality, objective=objective)
+                          ttft_ms=ttft or None, quality=quality, objective=objective, use_local_runs=use_local)
     result = api.plan(req)
 except (api.RecommenderInputError, ValueError) as exc:
     st.error(f"Cannot plan this: {escape_markdown(exc)}")
@@ -90,6 +92,8 @@ with st.container(border=True, key="rec_stack_card"):
     st.markdown(api.card_markdown(best_dict))
 
 est = best.estimate
+if est.local_adjustment:
+    st.info(f"This estimate was {est.local_adjustment}. Turn the toggle off to see it without your runs.")
 st.plotly_chart(api.memory_bar(est.memory_breakdown_gib, est.capacity_gib), key="rec_memory_bar")
 if est.latency_breakdown_ms:
     st.plotly_chart(api.latency_bar(est.latency_breakdown_ms, est.ttft_ms), key="rec_latency_bar")

@@ -40,7 +40,7 @@ __all__ = [
     "InferenceConfig", "ModelSpec", "Plan", "PlanRequest", "PlanResult", "RecommenderInputError", "TrainingConfig",
     "all_exports", "alternatives_rows", "export_notes", "calibration_report", "card_markdown", "check_config_size", "compare_rows",
     "custom_gpu", "decode_ms_per_token", "error_table", "estimate", "estimate_inference", "estimate_training", "evaluate_stack",
-    "gpu_presets", "history_run_count", "latency_bar", "list_gpus", "list_models", "memory_bar", "model_presets",
+    "gpu_presets", "history_run_count", "largest_fitting", "latency_bar", "list_gpus", "list_models", "memory_bar", "model_presets",
     "pareto_scatter", "plan", "project_speculative_speedup", "refresh_calibration", "resolve_gpu", "resolve_model",
     "warm_up",
 ]
@@ -64,16 +64,51 @@ def custom_gpu(memory_gib: float, bandwidth_gbps: float | None = None, fp16_tflo
     return GPU.custom(memory_gib, bandwidth_gbps, fp16_tflops, unified_memory=unified_memory)
 
 
-def estimate_inference(model: ModelSpec, gpu: GPU, cfg: InferenceConfig) -> Estimate:
-    """Calibrated memory (GiB) and latency (ms) of one inference configuration."""
-    return InferenceEvaluator(model, gpu, default_calibrator()).evaluate(cfg)
+def estimate_inference(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, use_local_runs: bool = True) -> Estimate:
+    """Calibrated memory (GiB) and latency (ms) of one inference configuration.
+
+    With `use_local_runs`, this machine's live-demo runs may adjust estimates of their own engine, device class and
+    kernel (never others); `Estimate.local_adjustment` says when and by how much.
+    """
+    return InferenceEvaluator(model, gpu, default_calibrator(use_local_runs)).evaluate(cfg)
 
 
-def estimate(model: ModelSpec, gpu: GPU, cfg: InferenceConfig | TrainingConfig) -> Estimate:
+def estimate(model: ModelSpec, gpu: GPU, cfg: InferenceConfig | TrainingConfig,
+             use_local_runs: bool = True) -> Estimate:
     """Calibrated estimate of an inference or fine-tuning configuration."""
     if isinstance(cfg, TrainingConfig):
         return estimate_training(model, gpu, cfg)
-    return estimate_inference(model, gpu, cfg)
+    return estimate_inference(model, gpu, cfg, use_local_runs)
+
+
+def largest_fitting(model: ModelSpec, gpu: GPU, cfg: InferenceConfig | TrainingConfig, field: str) -> int | None:
+    """The largest context (tokens: prompt for inference, sequence for fine-tuning) or batch that still fits.
+
+    `field` is 'context' or 'batch'; everything else stays as in `cfg`. None when even 1 does not fit. Memory grows
+    monotonically in both, so an exponential search and a bisection over `estimate(...).fits` find the boundary.
+    Raises RecommenderInputError for an unknown field.
+    """
+    from dataclasses import replace
+
+    if field not in ("context", "batch"):
+        raise RecommenderInputError(f"field must be 'context' or 'batch', got {field!r}")
+    training = isinstance(cfg, TrainingConfig)
+    name = "batch" if field == "batch" else "seq_len" if training else "prompt_len"
+    limit = 100_000 if field == "batch" else 10_000_000
+
+    def fits(value: int) -> bool:
+        return estimate(model, gpu, replace(cfg, **{name: value})).fits
+
+    if not fits(1):
+        return None
+    low, high = 1, 2
+    while high <= limit and fits(high):
+        low, high = high, high * 2
+    high = min(high, limit + 1)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    return low
 
 
 def history_run_count() -> int:

@@ -344,6 +344,14 @@ class Calibrator:
     prefill_band: tuple[float, float] = (0.0, 0.0)
     n_rows: int = 0
     n_history_rows: int = 0
+    local_adjustments: tuple = ()
+
+    def local_adjustment(self, engine: str, gpu: GPU, fmt: WeightFormat):
+        """The LocalAdjustment for exactly this engine, device class and kernel, or None."""
+        for adj in self.local_adjustments:
+            if (adj.engine, adj.gpu_class, adj.kernel) == (engine, gpu.gpu_class, fmt.kernel):
+                return adj
+        return None
 
     def decode_batch(self, keys: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(correction, low, high) arrays for many decode steps.
@@ -355,6 +363,11 @@ class Calibrator:
         if self.decode_model is None or not n:
             return np.ones(n), np.ones(n), np.ones(n)
         y = self.decode_model.predict([decode_features(*k) for k in keys])
+        if self.local_adjustments:
+            for i, k in enumerate(keys):
+                adj = self.local_adjustment(k[0], k[1], k[2])
+                if adj is not None:
+                    y[i] += adj.weight * math.log(adj.factor)
         return np.exp(y), np.exp(y + self.decode_band[0]), np.exp(y + self.decode_band[1])
 
     def prefill_batch(self, keys: list[tuple]) -> np.ndarray:
@@ -366,9 +379,18 @@ class Calibrator:
 
 
 def fit_calibrator(rows: list[dict]) -> Calibrator:
-    """Fit both correctors on the given rows; bands come from LOSO residual quantiles."""
-    preds = [(row, p) for row in rows if (p := predict_row(row)) is not None]
-    cal = Calibrator(n_rows=len(preds), n_history_rows=sum(1 for r, _ in preds if r["source_id"] == "live-history"))
+    """Fit both correctors on the published rows; local live-demo rows only adjust their own device.
+
+    The bands come from split-conformal half-widths on leave-one-source-out residuals. Rows from the run history
+    (source 'live-history') never enter the shared regression, so a CPU run of a 135M model cannot move a GPU
+    estimate: each group of them (engine, device class, kernel) becomes a `LocalAdjustment` that applies only to
+    estimates of that same group, shrunk towards no change while its runs are few.
+    """
+    published = [r for r in rows if r.get("source_id") != "live-history"]
+    local = [r for r in rows if r.get("source_id") == "live-history"]
+    preds = [(row, p) for row in published if (p := predict_row(row)) is not None]
+    local_preds = [(row, p) for row in local if (p := predict_row(row)) is not None]
+    cal = Calibrator(n_rows=len(preds) + len(local_preds), n_history_rows=len(local_preds))
     for family, numeric in (("decode", DECODE_NUMERIC), ("prefill", PREFILL_NUMERIC)):
         _, feats, y, groups = _family_data(preds, family)
         if len(y) < 3:
@@ -376,16 +398,61 @@ def fit_calibrator(rows: list[dict]) -> Calibrator:
         model = EfficiencyCorrector(numeric=numeric).fit(feats, y)
         residual = y - _loso_predictions(feats, y, groups, numeric)
         half = conformal_halfwidth(residual)
-        band = (-half, half)
         setattr(cal, f"{family}_model", model)
-        setattr(cal, f"{family}_band", band)
+        setattr(cal, f"{family}_band", (-half, half))
+    if cal.decode_model is not None:
+        cal.local_adjustments = _local_adjustments(cal.decode_model, local_preds)
     return cal
 
 
-@lru_cache(maxsize=1)
-def default_calibrator() -> Calibrator:
-    """Calibrator fitted once per process on the bundled measurements plus the live-demo history."""
-    return fit_calibrator(load_measurements() + history_measurements())
+# A group of n local runs moves its estimates by n / (n + LOCAL_SHRINK) of their median log residual.
+LOCAL_SHRINK = 3.0
+
+
+@dataclass(frozen=True)
+class LocalAdjustment:
+    """How the user's own runs correct estimates of one engine / device class / kernel (and nothing else)."""
+
+    engine: str
+    gpu_class: str
+    kernel: str
+    device_name: str
+    runs: int
+    factor: float          # multiply the decode rate by this (before the weight)
+    weight: float          # n / (n + LOCAL_SHRINK)
+
+    @property
+    def applied_factor(self) -> float:
+        return math.exp(self.weight * math.log(self.factor))
+
+    def describe(self) -> str:
+        return (f"adjusted by {self.runs} of your live-demo runs on {self.device_name} ({self.engine}, {self.kernel} "
+                f"kernels): decode rate x{self.applied_factor:.2f} (weight {self.weight:.2f})")
+
+
+def _local_adjustments(model: EfficiencyCorrector, local_preds: list) -> tuple[LocalAdjustment, ...]:
+    groups: dict[tuple, list] = {}
+    for row, pred in local_preds:
+        if pred.family != "decode":
+            continue
+        f = pred.features
+        residual = math.log(pred.measured / pred.prior) - float(model.predict([f])[0])
+        groups.setdefault((f["engine"], f["gpu_class"], f["kernel"]), []).append((residual, row))
+    out = []
+    for (engine, gpu_class, kernel), items in sorted(groups.items()):
+        n = len(items)
+        median = float(np.median([r for r, _ in items]))
+        out.append(LocalAdjustment(engine=engine, gpu_class=gpu_class, kernel=kernel,
+                                   device_name=str(items[-1][1].get("_device_name") or gpu_class), runs=n,
+                                   factor=math.exp(median), weight=n / (n + LOCAL_SHRINK)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=2)
+def default_calibrator(use_local_runs: bool = True) -> Calibrator:
+    """Calibrator fitted once per process on the bundled measurements, plus (unless turned off) the live-demo runs
+    of this machine as local adjustments."""
+    return fit_calibrator(load_measurements() + (history_measurements() if use_local_runs else []))
 
 
 def refresh_calibrator() -> Calibrator:

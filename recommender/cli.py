@@ -49,6 +49,8 @@ def _add_model_gpu(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--gen-len", type=int, default=256)
+    p.add_argument("--no-local-runs", action="store_true",
+                   help="ignore this machine's live-demo runs (they only ever adjust estimates of their own device)")
     p.add_argument("--json", action="store_true", help="print JSON (the default output format)")
 
 
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "(see `techniques`), e.g. awq,kv-fp8,vllm")
     est.add_argument("--gpu-memory-utilization", type=float,
                      help="share of GPU memory the engine may fill (vLLM's gpu_memory_utilization; default 0.9)")
+    est.add_argument("--largest", choices=("context", "batch"),
+                     help="also report the largest context (tokens) or batch that still fits, all else as given")
     est.add_argument("--lora-rank", type=int, default=16)
     est.add_argument("--no-checkpointing", action="store_true", help="fine-tuning without gradient checkpointing")
     est.add_argument("--optimizer", type=_lower, default="adamw", choices=OPTIMIZERS)
@@ -113,7 +117,8 @@ def _gpu(args):
 
 def _request(args, model, gpu, **extra) -> api.PlanRequest:
     return api.PlanRequest(model=model, gpu=gpu, num_gpus=args.num_gpus, workload=args.workload, batch=args.batch,
-                           prompt_len=args.prompt_len, gen_len=args.gen_len, **extra)
+                           prompt_len=args.prompt_len, gen_len=args.gen_len, use_local_runs=not args.no_local_runs,
+                           **extra)
 
 
 def run_estimate(args) -> dict:
@@ -130,13 +135,15 @@ def run_estimate(args) -> dict:
                              checkpointing=not args.no_checkpointing, sharding=args.sharding, num_gpus=args.num_gpus,
                              batch=args.batch, seq_len=args.prompt_len + args.gen_len, lora_rank=args.lora_rank,
                              flash=gpu.flash_attention_2)
-        return api.estimate(model, gpu, cfg).to_dict()
+        return _with_largest(args, model, gpu, cfg)
     if args.sharding != "none":
         raise RecommenderInputError("--sharding applies to fine-tuning (--workload finetune-...), not inference")
     if args.techniques:
         if args.weights or args.kv:
             raise RecommenderInputError("--techniques conflicts with --weights/--kv: the stack sets them")
         ids = [t for t in args.techniques.split(",") if t.strip()]
+        if args.largest:
+            raise RecommenderInputError("--largest works with --weights/--kv/--framework, not with --techniques")
         plan = api.evaluate_stack(_request(args, model, gpu), ids, engine=args.framework)
         if args.gpu_memory_utilization is not None:
             raise RecommenderInputError("--gpu-memory-utilization with --techniques is not supported; "
@@ -145,7 +152,14 @@ def run_estimate(args) -> dict:
     cfg = api.InferenceConfig(weights=args.weights or "fp16", kv=args.kv or "fp16", engine=args.framework or "hf",
                               num_gpus=args.num_gpus, batch=args.batch, prompt_len=args.prompt_len,
                               gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization)
-    return api.estimate(model, gpu, cfg).to_dict()
+    return _with_largest(args, model, gpu, cfg)
+
+
+def _with_largest(args, model, gpu, cfg) -> dict:
+    out = api.estimate(model, gpu, cfg, use_local_runs=not args.no_local_runs).to_dict()
+    if args.largest:
+        out[f"largest_{args.largest}"] = api.largest_fitting(model, gpu, cfg, args.largest)
+    return out
 
 
 def run_plan(args) -> dict:

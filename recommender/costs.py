@@ -20,6 +20,14 @@ ALLREDUCE_LATENCY_S = 8e-6
 # Training MFU before calibration: PaLM reports 46.2% model FLOPs utilisation (Chowdhery et al. 2022, Table 3);
 # we use a round 40% for fine-tuning stacks that are less tuned than PaLM's.
 TRAIN_MFU_PRIOR = 0.40
+# Loss over the vocabulary in a transformers training step, per logit: the bf16 logits (2 B), their fp32 upcast
+# (4 B), the fp32 log-softmax (4 B), its gradient (4 B) and the fp32 gradient of the upcast (4 B). With PEFT's fp32
+# upcast below, the model then matches the HF + FA2 QLoRA column of Unsloth's Llama-3.1-8B table within 21% at
+# 12 GB and 6% from 16 GB up (docs/cost_model.md §2.7; tests/test_recommender_field_cases.py).
+TRAIN_LOGITS_BYTES_PER_ELEMENT = 2 + 4 + 4 + 4 + 4
+# PEFT's prepare_model_for_kbit_training casts every parameter bitsandbytes left unquantized (embeddings, lm_head,
+# norms) to fp32 (peft/utils/other.py), so QLoRA keeps them at 4 bytes per parameter.
+KBIT_UPCAST_BYTES = 4
 # Prefill MFU before calibration: TensorRT-LLM Llama-2-7B A100 measured 133 ms at s=2048 vs a ~100 ms roofline
 # (LLM-Viewer issue #4; docs/cost_model.md §3.5) -> about 0.75.
 PREFILL_MFU_PRIOR = 0.75
@@ -117,8 +125,7 @@ def training_activation_bytes(model: ModelSpec, batch: int, seq: int, checkpoint
         stored = model.layers * 2 * sbh + per_layer
     else:
         stored = model.layers * per_layer
-    # fp32 logits and their gradient for the loss: 2 * b * s * V * 4 bytes.
-    logits = 2 * batch * seq * model.vocab * 4
+    logits = batch * seq * model.vocab * TRAIN_LOGITS_BYTES_PER_ELEMENT
     return stored + logits
 
 

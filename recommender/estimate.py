@@ -93,6 +93,7 @@ class Estimate:
     step_time_s: float | None = None
     train_tokens_per_s: float | None = None
     calibrated: bool = False
+    local_adjustment: str | None = None   # how the user's own live-demo runs changed this estimate, if they did
     warnings: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
 
@@ -302,8 +303,14 @@ class InferenceEvaluator:
             pcorr = self.calibrator.prefill_batch(
                 [(c.engine, self.gpu, f, c.num_gpus, c.batch * c.prompt_len, s["mode"])
                  for c, f, s in zip(cfgs, fmts, steps, strict=True)])
-        return [self._finish(c, f, s, float(a), float(lo), float(hi), float(p))
-                for c, f, s, a, lo, hi, p in zip(cfgs, fmts, steps, corr, low, high, pcorr, strict=True)]
+        out = [self._finish(c, f, s, float(a), float(lo), float(hi), float(p))
+               for c, f, s, a, lo, hi, p in zip(cfgs, fmts, steps, corr, low, high, pcorr, strict=True)]
+        if self.calibrator is not None and getattr(self.calibrator, "local_adjustments", ()):
+            for est, c, f in zip(out, cfgs, fmts, strict=True):
+                adj = self.calibrator.local_adjustment(c.engine, self.gpu, f)
+                if adj is not None:
+                    est.local_adjustment = adj.describe()
+        return out
 
     def evaluate(self, cfg: InferenceConfig) -> Estimate:
         return self.evaluate_many([cfg])[0]
@@ -438,7 +445,9 @@ def training_memory(model: ModelSpec, cfg: TrainingConfig) -> dict[str, float]:
     else:
         lora = costs.lora_params(model, cfg.lora_rank)
         if cfg.method == "qlora":
-            frozen = costs.weight_bytes(model, weight_format("nf4").bits_per_weight)["total"]
+            # NF4 blocks; embeddings, lm_head and norms stay unquantized and PEFT upcasts them to fp32
+            frozen = model.body_params * weight_format("nf4").bits_per_weight / 8 \
+                + (model.embedding_params + model.head_params + model.hidden) * costs.KBIT_UPCAST_BYTES
         else:
             frozen = p * 2
         weights = frozen / (dp if stage >= 3 else 1) + lora * 4          # fp32 adapter weights

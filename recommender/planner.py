@@ -52,6 +52,7 @@ class PlanRequest:
     quality: str = "small"
     max_plans: int = 25
     objective: str = "least-risk"
+    use_local_runs: bool = True     # let this machine's live-demo runs adjust estimates of their own device
 
     def validated(self) -> PlanRequest:
         check_number("number of GPUs", self.num_gpus, low=1, high=64, integer=True)
@@ -370,7 +371,7 @@ def _search_inference(req: PlanRequest) -> list[Plan]:
     if not combos:
         return []
     cfgs = [_config_for(req, *combo) for combo in combos]
-    estimates = InferenceEvaluator(req.model, req.gpu, default_calibrator()).evaluate_many(cfgs)
+    estimates = InferenceEvaluator(req.model, req.gpu, default_calibrator(req.use_local_runs)).evaluate_many(cfgs)
     tolerance = quality_tolerance(req.quality)
     plans = []
     for combo, cfg, est in zip(combos, cfgs, estimates, strict=True):
@@ -654,7 +655,7 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
     if unsupported:
         raise RecommenderInputError(f"the {engine} engine does not run {', '.join(unsupported)}")
     cfg = _config_for(req, *combo)
-    est = InferenceEvaluator(req.model, req.gpu, default_calibrator()).evaluate(cfg)
+    est = InferenceEvaluator(req.model, req.gpu, default_calibrator(req.use_local_runs)).evaluate(cfg)
     stack = _stack_ids(req, *combo)
     risk = _quality(stack)
     out = Plan(stack=stack, config=cfg, estimate=est, quality_risk=risk,

@@ -105,3 +105,91 @@ def test_full_fine_tune_verdicts(case_id):
 
 def test_transformers_and_accelerate_are_installed():
     assert importlib.util.find_spec("accelerate") and importlib.util.find_spec("transformers")
+
+
+# Known misses, kept visible: at 70B the model leaves ~0.5 GiB too little overhead (it predicts 131 tokens fit on
+# 48 GB where HF + FA2 ran out of memory, and 8,946 tokens on 80 GB against 6,916 measured: +29%).
+KNOWN_MISSES = {"unsloth-qlora-llama33-70b-48gb", "unsloth-qlora-llama33-70b-80gb"}
+MAX_CONTEXT_CASES = [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="known miss, see KNOWN_MISSES"))
+                     if c in KNOWN_MISSES else c
+                     for c, row in CASES.items() if row["kind"] == "finetune_max_context"]
+
+
+@pytest.mark.parametrize("case_id", MAX_CONTEXT_CASES)
+def test_qlora_longest_context_that_fits(case_id):
+    """Unsloth's table (HF + FlashAttention-2 column, QLoRA r=32, batch 1, gradient checkpointing)."""
+    row = CASES[case_id]
+    case = json.loads(row["inputs_json"])
+    cfg = api.TrainingConfig(method="qlora", lora_rank=case["rank"], batch=case["batch"], checkpointing=True)
+    largest = api.largest_fitting(api.resolve_model(case["model"]), api.custom_gpu(case["gpu_mem_gib"]), cfg,
+                                  "context")
+    if float(row["expected"]) == 0:   # 0: out of memory at any context
+        assert largest is None
+    else:
+        assert largest == pytest.approx(float(row["expected"]), rel=float(row["tolerance"] or 0.25))
+
+
+def _case_estimate(case_id: str):
+    case = json.loads(CASES[case_id]["inputs_json"])
+    cfg = api.InferenceConfig(weights=case["weights"], engine=case["engine"], batch=case["batch"],
+                              prompt_len=case["prompt_len"], gen_len=max(1, case["gen_len"]))
+    return api.estimate_inference(api.resolve_model(case["model"]), api.resolve_gpu(case["gpu"]), cfg)
+
+
+@pytest.mark.parametrize("case_id", ["awq-gemv-4090-decode", "awq-gemv-4090-decode-2048"])
+def test_modern_int4_kernels_decode_speed(case_id):
+    """AutoAWQ's GEMV kernels on an RTX 4090 (its README's table): within 20%, and inside our own band."""
+    value, tol = expected(case_id)
+    est = _case_estimate(case_id)
+    assert est.decode_tokens_per_s == pytest.approx(value, rel=tol)
+    assert est.decode_ms_low <= 1e3 / value <= est.decode_ms_high
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: llama.cpp prefill on datacenter GPUs is predicted ~20 ms for a "
+                                       "512-token Q4_0 prompt on an H100 against ~51.6 ms reported (no prefill prior "
+                                       "for llama.cpp's quantized matmuls yet)")
+def test_llama_cpp_prefill_on_a_datacenter_gpu():
+    value, tol = expected("llamacpp-h100-pp512")
+    assert _case_estimate("llamacpp-h100-pp512").ttft_ms == pytest.approx(value, rel=tol)
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: Mistral-7B AWQ batch 8, 2048/2048 on an RTX 4090 peaks at 16.82 "
+                                       "GiB in AutoAWQ's benchmark; the model, with every prompt position's logits, "
+                                       "predicts ~12.0 GiB (-29%)")
+def test_hf_peak_memory_at_long_prompts():
+    value, tol = expected("mistral-awq-b8-2048-peak")
+    est = _case_estimate("mistral-awq-b8-2048-peak")
+    assert est.per_gpu_memory_gib - est.memory_breakdown_gib["runtime"] == pytest.approx(value, rel=tol)
+
+
+def test_local_cpu_runs_do_not_move_gpu_estimates(tmp_path, monkeypatch):
+    """40 live-demo runs of SmolLM2-135M on a CPU once moved a 13B-on-RTX-4090 estimate from 59.1 to 42.6 tok/s.
+    Local runs may only adjust their own device, engine and precision, and say so."""
+    from common.history import RunHistory
+    from recommender.calibration import default_calibrator
+
+    db = tmp_path / "runs.sqlite3"
+    history = RunHistory(db)
+    for i in range(40):
+        method, tps, wbytes = [("fp32", 16.0, 540e6), ("int8-dynamic", 50.0, 170e6), ("int4-g32", 9.0, 190e6)][i % 3]
+        history.record("quantization", "smollm2-135m", "cpu", "AMD EPYC", "float32", {"method": method},
+                       {"decode_tokens_per_s": tps, "weight_bytes": wbytes, "num_params": 135e6})
+    cfg = api.InferenceConfig(weights="int4", engine="hf", prompt_len=64, gen_len=64)
+    model, gpu = api.resolve_model("llama-2-13b"), api.resolve_gpu("rtx-4090")
+    monkeypatch.setenv("ELLM_HISTORY_DB", str(tmp_path / "empty.sqlite3"))
+    default_calibrator.cache_clear()
+    without = api.estimate_inference(model, gpu, cfg)
+    monkeypatch.setenv("ELLM_HISTORY_DB", str(db))
+    default_calibrator.cache_clear()
+    try:
+        with_runs = api.estimate_inference(model, gpu, cfg)
+        assert with_runs.decode_tokens_per_s == pytest.approx(without.decode_tokens_per_s, rel=1e-9)
+        assert with_runs.local_adjustment is None
+        cal = default_calibrator()
+        assert cal.n_history_rows == 40 and cal.local_adjustments
+        assert {a.gpu_class for a in cal.local_adjustments} == {"cpu"}
+        assert all(0 < a.weight < 1 for a in cal.local_adjustments)
+        off = api.estimate_inference(model, gpu, cfg, use_local_runs=False)
+        assert off.decode_tokens_per_s == pytest.approx(without.decode_tokens_per_s, rel=1e-9)
+    finally:
+        default_calibrator.cache_clear()
