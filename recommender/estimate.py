@@ -356,7 +356,7 @@ class InferenceEvaluator:
             decode_ms_low=per_token_s * correction / high * 1e3, decode_ms_high=per_token_s * correction / low * 1e3,
             decode_tokens_per_s=1.0 / per_token_s, throughput_tokens_per_s=cfg.batch / per_token_s,
             roofline_decode_ms_per_token=step["roofline_s"] * 1e3, latency_breakdown_ms=breakdown,
-            calibrated=self.calibrator is not None, warnings=warnings, settings=asdict(cfg))
+            calibrated=self.calibrator is not None, warnings=warnings, settings=dict(vars(cfg)))
 
 
 # ------------------------------------------------------------------ functional faces of the same model

@@ -59,6 +59,14 @@ def medusa_heads(model: ModelSpec) -> str | None:
     return _known(model).get("medusa")
 
 
+class _PlanKey:
+    """The parts of a plan that decide whether an engine can run it (what `_why_not` reads)."""
+
+    def __init__(self, stack: tuple[str, ...], weights: str, kv: str):
+        self.stack, self.weights, self.kv = list(stack), weights, kv
+        self.settings = {"draft_len": 4}
+
+
 def _int4_kind(plan: Plan) -> str:
     return "gptq" if any(t.startswith("gptq") for t in plan.stack) else "awq"
 
@@ -93,6 +101,12 @@ def _spec_config(model: ModelSpec, plan: Plan) -> dict | None | bool:
 
 def _why_not(model: ModelSpec, plan: Plan, engine: str) -> str | None:
     """Why `engine` cannot run the plan as estimated (None: it can)."""
+    return _why_not_cached(model, tuple(plan.stack), plan.weights, plan.kv, engine)
+
+
+@lru_cache(maxsize=4096)
+def _why_not_cached(model: ModelSpec, stack: tuple[str, ...], weights: str, kv: str, engine: str) -> str | None:
+    plan = _PlanKey(stack, weights, kv)
     if not model.hf_id:
         return "the model has no Hugging Face id (a parameter count or a pasted config): name the repository first"
     if weights_repo(model, plan, engine) is None:

@@ -360,11 +360,18 @@ def _transformers_config(cfg: dict):
 
     if model_type not in CONFIG_MAPPING:
         return None
+    if "text_config" in cfg and not isinstance(cfg["text_config"], dict):
+        raise RecommenderInputError("config.json field text_config must be an object ({...})")
     try:
         conf = CONFIG_MAPPING[model_type].from_dict(dict(cfg))
-        return conf.get_text_config()
+        text = conf.get_text_config()
+        if not hasattr(text, "to_dict"):
+            raise RecommenderInputError("config.json holds no text model configuration")
+        return text
     except RecursionError:
         raise RecommenderInputError("config.json is nested too deeply to be a model config") from None
+    except RecommenderInputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure inside transformers' parser is bad user input here
         raise RecommenderInputError(f"config.json does not fit transformers' {model_type} configuration: "
                                     f"{shorten(str(exc), 160)}") from None

@@ -469,8 +469,11 @@ def _mark_pareto(plans: list[Plan]) -> None:
 
 
 def _dedupe(plans: list[Plan]) -> list[Plan]:
+    """One plan per stack and engine; an offload technique that offloads nothing is the same plan without it."""
     seen, out = set(), []
     for p in plans:
+        if p.offloaded_gib == 0 and any(techniques()[t].category == "offload" for t in p.stack):
+            continue
         key = tuple(p.stack) + (p.engine, p.num_gpus)
         if key not in seen:
             seen.add(key)

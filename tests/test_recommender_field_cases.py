@@ -193,3 +193,13 @@ def test_local_cpu_runs_do_not_move_gpu_estimates(tmp_path, monkeypatch):
         assert off.decode_tokens_per_s == pytest.approx(without.decode_tokens_per_s, rel=1e-9)
     finally:
         default_calibrator.cache_clear()
+
+
+def test_fp8_on_vllm_outranks_llm_int8_for_70b_on_one_h200():
+    """Issue 15: FP8's quality was a guessed tier while LLM.int8() carried a published 0.0; with FP8's published
+    delta (Neural Magic's FP8-dynamic cards) the faster FP8 vLLM stack ranks first. FP8 only where the GPU has it."""
+    best = api.plan(api.PlanRequest(model=api.resolve_model("llama-2-70b"), gpu=api.resolve_gpu("h200"))).best
+    assert "fp8" in best.stack and best.engine == "vllm"
+    a100 = api.plan(api.PlanRequest(model=api.resolve_model("llama-2-70b"), gpu=api.resolve_gpu("a100-80gb"),
+                                    max_plans=200))
+    assert not any("fp8" in p.stack or p.kv == "fp8" for p in a100.plans)
