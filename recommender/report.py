@@ -21,10 +21,15 @@ def calibration_report() -> dict:
     fit_s = time.perf_counter() - t0
     report = accuracy_report(rows)
     report["fit_seconds"] = round(fit_s, 3)
-    report["goals"] = {"memory_median_abs_pct_error_max": 15, "decode_median_abs_pct_error_max": 25}
+    # issue 15's goals on measurements the model was not fitted on
+    report["goals"] = {"memory_median_abs_pct_error_max": 10, "decode_median_abs_pct_error_max": 20,
+                       "band_coverage_pct_min": 75}
     dec = report.get("decode", {}).get("calibrated_loso", {}).get("median_abs_pct_error")
+    pre = report.get("prefill", {}).get("calibrated_loso", {}).get("median_abs_pct_error")
     mem = report.get("memory", {}).get("analytic", {}).get("median_abs_pct_error")
-    report["goals_met"] = {"memory": mem is not None and mem <= 15, "decode": dec is not None and dec <= 25}
+    cov = report.get("decode", {}).get("band_coverage_pct")
+    report["goals_met"] = {"memory": mem is not None and mem <= 10, "decode": dec is not None and dec <= 20,
+                           "prefill": pre is not None and pre <= 20, "coverage": cov is not None and cov >= 75}
     return report
 
 
@@ -58,15 +63,26 @@ def render_markdown(report: dict) -> str:
                          f"{block['prior']['median_abs_pct_error']}% | "
                          f"{block['calibrated_loso']['median_abs_pct_error']}% |")
     for family in ("decode", "prefill"):
-        if family in report:
-            lo, hi = report[family]["band_log"]
-            lines.append("")
-            lines.append(f"{family.capitalize()} uncertainty band: x{2.718281828 ** lo:.2f} to x{2.718281828 ** hi:.2f} "
-                         f"of the point prediction (10th-90th percentile of LOSO residuals; covers "
-                         f"{report[family]['band_coverage_pct']}% of held-out rows).")
-    met = report["goals_met"]
-    lines += ["", f"Accuracy goals (median abs error: memory <= 15%, decode <= 25%): memory "
-              f"{'met' if met['memory'] else 'NOT met'}, decode {'met' if met['decode'] else 'NOT met'}.", "", END]
+        block = report.get(family)
+        if not block:
+            continue
+        lines += ["", f"{family.capitalize()}, held-out error by engine and by precision (kernel family):", "",
+                  "| By | Group | Rows | Median | p90 |", "|---|---|---|---|---|"]
+        for label, key in (("engine", "per_engine"), ("precision", "per_precision")):
+            for name, summary in block.get(key, {}).items():
+                lines.append(f"| {label} | {name} | {summary['n']} | {summary.get('median_abs_pct_error', '-')}% | "
+                             f"{summary.get('p90_abs_pct_error', '-')}% |")
+        lo, hi = block["band_log"]
+        lines += ["", f"{family.capitalize()} uncertainty band: x{2.718281828 ** lo:.2f} to x{2.718281828 ** hi:.2f} "
+                  f"of the point prediction (split-conformal, nominal {block['band_nominal_pct']}%); it held "
+                  f"{block['band_coverage_pct']}% of rows whose source was left out of the band's own fit."]
+    met, goals = report["goals_met"], report["goals"]
+    lines += ["", f"Goals (issue 15, held-out): decode median error <= {goals['decode_median_abs_pct_error_max']}% "
+              f"{'met' if met['decode'] else 'NOT met'}; memory median error <= "
+              f"{goals['memory_median_abs_pct_error_max']}% {'met' if met['memory'] else 'NOT met'}; band coverage "
+              f">= {goals['band_coverage_pct_min']}% {'met' if met['coverage'] else 'NOT met'}; prefill median "
+              f"error <= {goals['decode_median_abs_pct_error_max']}% {'met' if met['prefill'] else 'NOT met'}.",
+              "", END]
     return "\n".join(lines)
 
 
