@@ -45,6 +45,12 @@ with right:
         tf = c3.number_input("FP16 TFLOPS", value=150.0, key="rec_gpu_tflops")
         unified = c4.checkbox("Unified memory", key="rec_gpu_unified", help="memory shared with the CPU (Apple)")
     num_gpus = st.number_input("GPU count", value=1, step=1, key="rec_num_gpus")
+    per_node, internode = 8, 50.0
+    if isinstance(num_gpus, int | float) and num_gpus > 8:
+        c1, c2 = st.columns(2)
+        per_node = c1.number_input("GPUs per node", value=8, step=1, key="rec_gpus_per_node")
+        internode = c2.number_input("Inter-node GB/s per GPU", value=50.0, key="rec_internode_gbps",
+                                    help="400 Gb/s InfiniBand NDR per GPU moves 50 GB/s")
     c1, c2, c3 = st.columns(3)
     batch = c1.number_input("Concurrency / batch", value=1, step=1, key="rec_batch")
     prompt_len = c2.number_input("Prompt tokens", value=512, step=64, key="rec_prompt_len")
@@ -63,7 +69,8 @@ try:
     model = api.resolve_model(model_id, params_b, config if source == "config.json" else None)
     req = api.PlanRequest(model=model, gpu=gpu, num_gpus=num_gpus, workload=workload, batch=batch,
                           prompt_len=prompt_len, gen_len=gen_len, latency_ms_per_token=latency or None,
-                          ttft_ms=ttft or None, quality=quality, objective=objective, use_local_runs=use_local)
+                          ttft_ms=ttft or None, quality=quality, objective=objective, use_local_runs=use_local,
+                          gpus_per_node=per_node, internode_gbps=internode)
     result = api.plan(req)
 except (api.RecommenderInputError, ValueError) as exc:
     st.error(f"Cannot plan this: {escape_markdown(exc)}")

@@ -45,6 +45,10 @@ def _add_model_gpu(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unified-memory", action="store_true",
                    help="the custom GPU shares its memory with the CPU (Apple silicon): ~75%% is usable")
     p.add_argument("--num-gpus", type=int, default=1)
+    p.add_argument("--gpus-per-node", type=int, default=8,
+                   help="GPUs per node; more GPUs run tensor parallel per node and pipeline stages across nodes")
+    p.add_argument("--internode-gbps", type=float, default=50.0,
+                   help="bandwidth between nodes per GPU, GB/s (default: one 400 Gb/s InfiniBand NDR link)")
     p.add_argument("--workload", type=_lower, default="inference", help=f"one of {', '.join(WORKLOADS)}")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--prompt-len", type=int, default=512)
@@ -118,7 +122,7 @@ def _gpu(args):
 def _request(args, model, gpu, **extra) -> api.PlanRequest:
     return api.PlanRequest(model=model, gpu=gpu, num_gpus=args.num_gpus, workload=args.workload, batch=args.batch,
                            prompt_len=args.prompt_len, gen_len=args.gen_len, use_local_runs=not args.no_local_runs,
-                           **extra)
+                           gpus_per_node=args.gpus_per_node, internode_gbps=args.internode_gbps, **extra)
 
 
 def run_estimate(args) -> dict:
@@ -151,7 +155,8 @@ def run_estimate(args) -> dict:
         return plan.to_dict()
     cfg = api.InferenceConfig(weights=args.weights or "fp16", kv=args.kv or "fp16", engine=args.framework or "hf",
                               num_gpus=args.num_gpus, batch=args.batch, prompt_len=args.prompt_len,
-                              gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization)
+                              gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization,
+                              gpus_per_node=args.gpus_per_node, internode_gbps=args.internode_gbps)
     return _with_largest(args, model, gpu, cfg)
 
 

@@ -172,6 +172,14 @@ def tensor_parallel_comm_time(model: ModelSpec, batch: int, tokens: int, gpus: i
     return 2 * model.layers * allreduce_time(message, gpus, link_bytes_s)
 
 
+def pipeline_hops_time(model: ModelSpec, batch: int, tokens: int, stages: int, link_bytes_s: float) -> float:
+    """Pipeline parallelism across nodes: each of the stages-1 boundaries sends b*tokens*h 16-bit activations once
+    per step, at the inter-node bandwidth plus one message latency (docs/cost_model.md §3.3)."""
+    if stages <= 1:
+        return 0.0
+    return (stages - 1) * (batch * tokens * model.hidden * 2 / link_bytes_s + ALLREDUCE_LATENCY_S)
+
+
 def offload_time(offloaded_bytes: float, link_bytes_s: float) -> float:
     """Streaming offloaded weights over PCIe each step (FlexGen; docs/cost_model.md §2.6)."""
     return offloaded_bytes / link_bytes_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -18,6 +19,12 @@ ENGINES = ("hf", "hf-eager", "vllm", "sglang", "llama.cpp", "gpt-fast", "tensorr
 WORKLOADS = ("inference", "finetune-lora", "finetune-qlora", "finetune-full")
 # Engines that split a model across GPUs by layers (pipeline): batch-1 decode does not speed up (XiongjieDai).
 LAYER_SPLIT_ENGINES = ("llama.cpp", "hf")
+# Engines whose own distributed runtime runs pipeline stages across nodes (vLLM over Ray or its multi-node flags,
+# SGLang's --nnodes, TensorRT-LLM's MPI launch).
+MULTI_NODE_ENGINES = ("vllm", "sglang", "tensorrt-llm")
+# Inter-node bandwidth per GPU: one 400 Gb/s InfiniBand NDR adapter per GPU (NVIDIA DGX H100: 8x ConnectX-7
+# 400 Gb/s) moves 50 GB/s; an input, since clusters differ.
+INTERNODE_GBPS = 50.0
 MAX_TOKENS = 10_000_000
 MAX_BATCH = 100_000
 
@@ -43,6 +50,8 @@ class InferenceConfig:
     tokens_per_step: float = 1.0         # Medusa / prompt lookup: accepted tokens per verification step
     extra_weight_bytes: float = 0.0      # e.g. Medusa heads
     memory_utilization: float | None = None   # engine memory share; None = the engine's default
+    gpus_per_node: int = 8               # beyond one node, tensor parallel inside a node, pipeline across nodes
+    internode_gbps: float = INTERNODE_GBPS   # GB/s per GPU between nodes
 
     def __post_init__(self):
         # ids are case-insensitive everywhere: "VLLM", "INT4" and " fp8 " mean vllm, int4 and fp8
@@ -64,6 +73,16 @@ class InferenceConfig:
         kv_bytes_per_element(self.kv)
         if self.memory_utilization is not None:
             check_number("GPU memory utilization", self.memory_utilization, low=0.05, high=1.0)
+        check_number("GPUs per node", self.gpus_per_node, low=1, high=64, integer=True)
+        check_number("inter-node bandwidth (GB/s)", self.internode_gbps, low=0.1, high=10_000)
+        if self.num_gpus > self.gpus_per_node:
+            if self.engine not in MULTI_NODE_ENGINES:
+                raise RecommenderInputError(
+                    f"{self.num_gpus} GPUs span {math.ceil(self.num_gpus / self.gpus_per_node)} nodes: the "
+                    f"{self.engine} engine has no multi-node runtime here; use one of {', '.join(MULTI_NODE_ENGINES)}")
+            if self.num_gpus % self.gpus_per_node:
+                raise RecommenderInputError(f"{self.num_gpus} GPUs are not a whole number of {self.gpus_per_node}-GPU "
+                                            "nodes")
         return self
 
 
@@ -115,11 +134,24 @@ def compute_peak_flops(gpu: GPU, fmt: WeightFormat) -> float:
     return gpu.fp16_tflops * 1e12
 
 
-def parallel_mode(engine: str, num_gpus: int) -> str:
-    """'single', 'tensor' (Megatron-style, every GPU reads 1/n of each layer) or 'layer-split' (pipeline)."""
+def parallel_mode(engine: str, num_gpus: int, gpus_per_node: int = 8) -> str:
+    """'single', 'tensor' (Megatron-style, every GPU reads 1/n of each layer), 'layer-split' (pipeline on one
+    machine) or 'tensor+pipeline' (tensor parallel inside each node, one pipeline stage per node)."""
     if num_gpus <= 1:
         return "single"
-    return "layer-split" if engine in LAYER_SPLIT_ENGINES else "tensor"
+    if engine in LAYER_SPLIT_ENGINES:
+        return "layer-split"
+    return "tensor+pipeline" if num_gpus > gpus_per_node else "tensor"
+
+
+def parallel_layout(cfg: InferenceConfig) -> tuple[str, int, int]:
+    """(mode, tensor-parallel size, pipeline stages) of a configuration (docs/cost_model.md §3.3)."""
+    mode = parallel_mode(cfg.engine, cfg.num_gpus, cfg.gpus_per_node)
+    if mode == "tensor+pipeline":
+        return mode, cfg.gpus_per_node, cfg.num_gpus // cfg.gpus_per_node
+    if mode == "tensor":
+        return mode, cfg.num_gpus, 1
+    return mode, 1, 1
 
 
 def engine_memory_share(engine: str, memory_utilization: float | None = None, gpu: GPU | None = None,
@@ -195,17 +227,20 @@ class InferenceEvaluator:
         return self._memo(key, make)
 
     def comm_s(self, cfg: InferenceConfig, mode: str, tokens: int) -> float:
-        """Tensor-parallel all-reduce time of one step that processes `tokens` per sequence (seconds)."""
-        if mode != "tensor":
+        """Communication of one step that processes `tokens` per sequence (seconds): the tensor-parallel
+        all-reduces inside a node, plus one activation hop between consecutive pipeline stages across nodes."""
+        if mode not in ("tensor", "tensor+pipeline"):
             return 0.0
-        return self._memo(("comm", cfg.batch, tokens, cfg.num_gpus), lambda: costs.tensor_parallel_comm_time(
-            self.model, cfg.batch, tokens, cfg.num_gpus, self.link))
+        _, tp, pp = parallel_layout(cfg)
+        return self._memo(("comm", cfg.batch, tokens, tp, pp, cfg.internode_gbps), lambda: costs.tensor_parallel_comm_time(
+            self.model, cfg.batch, tokens, tp, self.link) + costs.pipeline_hops_time(
+            self.model, cfg.batch, tokens, pp, cfg.internode_gbps * 1e9))
 
     # ---- per configuration
     def memory(self, cfg: InferenceConfig) -> dict[str, float]:
         """Per-GPU bytes: weights, kv_cache, activations, runtime; plus capacity and offloaded (all GPUs)."""
         model, fmt = self.model, weight_format(cfg.weights)
-        mode = parallel_mode(cfg.engine, cfg.num_gpus)
+        mode, tp, pp = parallel_layout(cfg)
         n = cfg.num_gpus
         weights = self.weight_total_bytes(fmt, cfg.body_factor) + cfg.extra_weight_bytes
         kv_total, _ = self.kv_bytes(cfg)
@@ -220,11 +255,12 @@ class InferenceEvaluator:
             model, cfg.batch, cfg.prompt_len, flash, chunk_tokens=chunk, all_logits=all_logits))
         # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv), and
         # MLA's single latent is replicated on every GPU (docs/cost_model.md §2.2).
-        kv_split = min(n, model.kv_shards) if mode == "tensor" else n
+        # Pipeline stages each hold their layers' share (docs/cost_model.md §2.8).
+        kv_split = min(tp, model.kv_shards) * pp if mode in ("tensor", "tensor+pipeline") else n
         per_gpu = {
             "weights": weights / n,
             "kv_cache": kv_total / kv_split,
-            "activations": activations / (n if mode == "tensor" else 1),
+            "activations": activations / tp,
             "runtime": float(costs.CUDA_CONTEXT_BYTES),
         }
         capacity = engine_capacity_bytes(self.gpu, cfg.engine, cfg.memory_utilization, cfg.num_gpus)
@@ -245,8 +281,8 @@ class InferenceEvaluator:
         costs.PREFILL_MFU_PRIOR) and adds the tensor-parallel all-reduces (docs/cost_model.md §3.1-§3.3).
         """
         model, fmt = self.model, weight_format(cfg.weights)
-        mode = parallel_mode(cfg.engine, cfg.num_gpus)
-        split = cfg.num_gpus if mode == "tensor" else 1
+        # pipeline stages run one after another for a token, so only the tensor-parallel size divides its time
+        mode, split, _ = parallel_layout(cfg)
         w_read = self.weight_read_bytes(fmt, cfg.body_factor, cfg.batch)
         _, kv_read = self.kv_bytes(cfg)
         avg_context = cfg.prompt_len + cfg.gen_len / 2
@@ -266,8 +302,7 @@ class InferenceEvaluator:
         prior=True applies the typical efficiencies (costs.PREFILL_MFU_PRIOR, the format's prior_mbu).
         """
         fmt = weight_format(cfg.weights)
-        mode = parallel_mode(cfg.engine, cfg.num_gpus)
-        split = cfg.num_gpus if mode == "tensor" else 1
+        mode, split, _ = parallel_layout(cfg)
         flops = costs.prefill_flops(self.model.active_params, cfg.batch, cfg.prompt_len, self.model)
         compute = flops / split / compute_peak_flops(self.gpu, fmt)
         memory = self.weight_total_bytes(fmt, cfg.body_factor) / split / self.bw

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from .estimate import engine_memory_share, parallel_layout
 from .models import ModelSpec
 
 if TYPE_CHECKING:
@@ -145,18 +146,25 @@ def vllm_command(model: ModelSpec, plan: Plan) -> str:
         args += ["--quantization", ON_LOAD["vllm"][plan.weights]]
     if plan.weights in ("fp16", "bf16"):
         args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
-    if plan.num_gpus > 1:
-        args += ["--tensor-parallel-size", str(plan.num_gpus)]
+    _, tp, pp = parallel_layout(plan.config)
+    if tp > 1:
+        args += ["--tensor-parallel-size", str(tp)]
+    if pp > 1:   # one pipeline stage per node, on vLLM's own Ray runtime
+        args += ["--pipeline-parallel-size", str(pp), "--distributed-executor-backend", "ray"]
     if plan.kv == "fp8":
         args += ["--kv-cache-dtype", "fp8"]
-    share = plan.estimate.reserved_gib / plan.estimate.capacity_gib if plan.estimate.reserved_gib else 0.9
+    share = engine_memory_share("vllm", plan.config.memory_utilization)
     args += ["--max-model-len", str(s["prompt_len"] + s["gen_len"]), "--max-num-seqs", str(max(s["batch"], 1)),
-             "--gpu-memory-utilization", f"{min(share, 1.0):.2f}"]
+             "--gpu-memory-utilization", f"{share:.2f}"]
     if plan.offloaded_gib > 0:
         args += ["--cpu-offload-gb", str(math.ceil(_offloaded_gib_per_gpu(plan)))]
     spec = _spec_config(model, plan)
     if spec:
         args += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
+    if pp > 1:
+        return (f"# {pp} nodes of {tp} GPUs: start Ray first (vLLM docs, parallelism and scaling):\n"
+                f"#   on the head node: ray start --head --port=6379\n"
+                f"#   on each other node: ray start --address=$HEAD_NODE_IP:6379\n" + _quote(args))
     return _quote(args)
 
 
@@ -168,8 +176,12 @@ def sglang_command(model: ModelSpec, plan: Plan) -> str:
         args += ["--quantization", ON_LOAD["sglang"][plan.weights]]
     if plan.weights in ("fp16", "bf16"):
         args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
-    if plan.num_gpus > 1:
-        args += ["--tensor-parallel-size", str(plan.num_gpus)]
+    _, tp, pp = parallel_layout(plan.config)
+    if tp > 1:
+        args += ["--tensor-parallel-size", str(tp)]
+    if pp > 1:   # SGLang's own multi-node launch: run this on every node with its NODE_RANK (0 on the head node)
+        args += ["--pipeline-parallel-size", str(pp), "--nnodes", str(pp), "--node-rank", "$NODE_RANK",
+                 "--dist-init-addr", "$HEAD_NODE_IP:20000"]
     if plan.kv == "fp8":
         args += ["--kv-cache-dtype", "fp8_e5m2"]
     args += ["--context-length", str(s["prompt_len"] + s["gen_len"]), "--max-running-requests",
@@ -180,7 +192,10 @@ def sglang_command(model: ModelSpec, plan: Plan) -> str:
         args += ["--speculative-algorithm", "STANDALONE", "--speculative-draft-model-path", draft_model(model),
                  "--speculative-num-steps", str(s["draft_len"]), "--speculative-num-draft-tokens",
                  str(s["draft_len"] + 1)]
-    return _quote(args)
+    text = _quote(args).replace("'$NODE_RANK'", "$NODE_RANK").replace("'$HEAD_NODE_IP:20000'", "$HEAD_NODE_IP:20000")
+    if pp > 1:
+        return f"# run on each of the {pp} nodes, with NODE_RANK=0 on the head node and HEAD_NODE_IP set:\n{text}"
+    return text
 
 
 def llama_cpp_gpu_layers(model: ModelSpec, plan: Plan) -> int:

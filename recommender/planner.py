@@ -12,6 +12,8 @@ from . import costs
 from .calibration import default_calibrator
 from .errors import RecommenderInputError, check_number, shorten
 from .estimate import (
+    INTERNODE_GBPS,
+    MULTI_NODE_ENGINES,
     WORKLOADS,
     Estimate,
     InferenceConfig,
@@ -53,6 +55,8 @@ class PlanRequest:
     max_plans: int = 25
     objective: str = "least-risk"
     use_local_runs: bool = True     # let this machine's live-demo runs adjust estimates of their own device
+    gpus_per_node: int = 8          # more GPUs than this: tensor parallel per node, pipeline across nodes
+    internode_gbps: float = INTERNODE_GBPS
 
     def validated(self) -> PlanRequest:
         check_number("number of GPUs", self.num_gpus, low=1, high=64, integer=True)
@@ -64,6 +68,8 @@ class PlanRequest:
         if self.ttft_ms is not None:
             check_number("time-to-first-token budget (ms)", self.ttft_ms, low=1e-3, high=1e8)
         check_number("number of plans to return", self.max_plans, low=1, high=1000, integer=True)
+        check_number("GPUs per node", self.gpus_per_node, low=1, high=64, integer=True)
+        check_number("inter-node bandwidth (GB/s)", self.internode_gbps, low=0.1, high=10_000)
         if self.quality not in QUALITY_LEVELS:
             raise RecommenderInputError(
                 f"quality must be one of {', '.join(QUALITY_LEVELS)}, got {shorten(self.quality)}")
@@ -293,6 +299,8 @@ def _inference_combos(req: PlanRequest):
             continue   # offloading is a single-GPU, plain-decoding fallback here
         if engine == "llama.cpp" and k.id == "kv-fp8":
             continue
+        if n > req.gpus_per_node and (engine not in MULTI_NODE_ENGINES or n % req.gpus_per_node):
+            continue   # beyond one 8-GPU node only engines with a multi-node runtime
         yield engine, w, p, k, e, d, o, n
 
 
@@ -338,7 +346,8 @@ def _config_for(req: PlanRequest, engine, w, p, k, e, d, o, n) -> InferenceConfi
         draft_fraction=_draft_fraction(req.model, d),
         draft_len=d.params["decoding"].get("draft_len", 4) if d is not None else 4,
         acceptance_rate=d.params["decoding"].get("acceptance_rate", 0.7) if d is not None else 0.7,
-        tokens_per_step=tokens_per_step, extra_weight_bytes=extra)
+        tokens_per_step=tokens_per_step, extra_weight_bytes=extra, gpus_per_node=req.gpus_per_node,
+        internode_gbps=req.internode_gbps)
 
 
 def _stack_ids(req: PlanRequest, engine, w, p, k, e, d, o, n) -> list[str]:
@@ -357,7 +366,7 @@ def _stack_ids(req: PlanRequest, engine, w, p, k, e, d, o, n) -> list[str]:
         stack.append(d.id)
     if o is not None:
         stack.append(o.id)
-    if n > 1 and parallel_mode(engine, n) == "tensor":
+    if n > 1 and parallel_mode(engine, n) in ("tensor", "tensor+pipeline"):
         stack.append("tensor-parallel")
     return stack
 

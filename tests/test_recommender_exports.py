@@ -32,7 +32,9 @@ def option_table(entry: str) -> dict[str, dict]:
 
 def check_command(name: str, text: str) -> list[str]:
     """Problems with one command line against the engine's documented options."""
-    args = shlex.split(text)
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(lines) == 1, text
+    args = shlex.split(lines[0])
     problems = []
     prefix = PREFIX[name]
     if args[: len(prefix)] != prefix:
@@ -94,6 +96,11 @@ def grid_plans():
         for plan in api.plan(req).plans:
             yield req.model, plan
     # stacks the rankings above rarely put first: GGUF on llama.cpp, with and without a quantized KV cache
+    # beyond one node: tensor parallel per node, pipeline stages across nodes
+    req = api.PlanRequest(model=api.resolve_model("llama-3.1-405b"), gpu=api.resolve_gpu("a100-80gb"), num_gpus=16,
+                          quality="lossless", max_plans=3)
+    for plan in api.plan(req).plans:
+        yield req.model, plan
     for model_id, ids in (("llama-2-7b", ["gguf-q4_k_m"]), ("llama-2-13b", ["gguf-q4_k_m", "kv-int8"]),
                           ("mistral-7b", ["gguf-q4_k_m"])):
         req = api.PlanRequest(model=api.resolve_model(model_id), gpu=api.resolve_gpu("rtx-4090"), batch=4)
@@ -129,8 +136,11 @@ def test_exports_follow_the_plan(plans):
         exports = api.all_exports(model, plan)
         if "vllm" in exports:
             text = exports["vllm"]
-            if plan.num_gpus > 1:
+            if 1 < plan.num_gpus <= 8:
                 assert f"--tensor-parallel-size {plan.num_gpus}" in text
+            if plan.num_gpus > 8:
+                assert "--tensor-parallel-size 8" in text and f"--pipeline-parallel-size {plan.num_gpus // 8}" in text
+                assert "--distributed-executor-backend ray" in text
             assert ("--cpu-offload-gb" in text) == (plan.offloaded_gib > 0)
             if "speculative-decoding" in plan.stack:
                 assert checkpoints()[model.id]["draft"] in text

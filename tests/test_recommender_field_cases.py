@@ -65,7 +65,7 @@ def test_deepseek_r1_q2k_fits_on_15_rtx_3090_at_full_context():
     est = api.estimate_inference(api.resolve_model(case["model"]), api.resolve_gpu(case["gpu"]),
                                  api.InferenceConfig(weights=case["weights"], engine=case["engine"],
                                                      num_gpus=case["num_gpus"], prompt_len=case["prompt_len"],
-                                                     gen_len=case["gen_len"]))
+                                                     gen_len=case["gen_len"], gpus_per_node=case["num_gpus"]))
     assert est.fits, est.per_gpu_memory_gib
 
 
@@ -203,3 +203,21 @@ def test_fp8_on_vllm_outranks_llm_int8_for_70b_on_one_h200():
     a100 = api.plan(api.PlanRequest(model=api.resolve_model("llama-2-70b"), gpu=api.resolve_gpu("a100-80gb"),
                                     max_plans=200))
     assert not any("fp8" in p.stack or p.kv == "fp8" for p in a100.plans)
+
+
+def test_beyond_one_node_405b_bf16_on_two_a100_nodes():
+    """A 405B dense model in 16-bit needs two 8-GPU A100 nodes: tensor parallel per node, a pipeline across them."""
+    req = api.PlanRequest(model=api.resolve_model("llama-3.1-405b"), gpu=api.resolve_gpu("a100-80gb"), num_gpus=16,
+                          quality="lossless")
+    best = api.plan(req).best
+    assert best.fits and best.num_gpus == 16 and best.engine in ("vllm", "sglang")
+    assert best.per_gpu_memory_gib < 80
+    one_node = api.PlanRequest(model=req.model, gpu=req.gpu, num_gpus=8, quality="lossless", max_plans=50)
+    assert not any(p.fits and p.within_quality and p.weights == "bf16" and p.offloaded_gib == 0
+                   for p in api.plan(one_node).plans)
+    slow = api.estimate_inference(req.model, req.gpu, api.InferenceConfig(
+        weights="bf16", engine="vllm", num_gpus=16, internode_gbps=1.0))
+    fast = api.estimate_inference(req.model, req.gpu, api.InferenceConfig(weights="bf16", engine="vllm", num_gpus=16))
+    assert slow.decode_ms_per_token > fast.decode_ms_per_token   # the inter-node link is an input that matters
+    with pytest.raises(api.RecommenderInputError, match="multi-node"):
+        api.estimate_inference(req.model, req.gpu, api.InferenceConfig(weights="bf16", engine="hf", num_gpus=16))
