@@ -289,19 +289,25 @@ def _inference_combos(req: PlanRequest):
     evictions = [None] + _options("kv_eviction", gpu, 1)
     decodings = [d for d in [None] + _options("decoding", gpu, 1) if _runnable_decoding(req.model, d)]
     offloads = [None] + _options("offload", gpu, 1)
-    for engine, w, p, k, e, d, o, n in itertools.product(_engines(gpu), weights, prunes, kvs, evictions,
-                                                         decodings, offloads, _gpu_counts(req.num_gpus)):
-        if not all(_engine_ok(t, engine) for t in (w, p, k, e, d, o)):
-            continue
-        if p is not None and w.id not in ("fp16", "bf16"):
-            continue   # 2:4 sparse kernels are for 16-bit weights
-        if o is not None and (n > 1 or d is not None or p is not None):
-            continue   # offloading is a single-GPU, plain-decoding fallback here
-        if engine == "llama.cpp" and k.id == "kv-fp8":
-            continue
-        if n > req.gpus_per_node and (engine not in MULTI_NODE_ENGINES or n % req.gpus_per_node):
-            continue   # beyond one 8-GPU node only engines with a multi-node runtime
-        yield engine, w, p, k, e, d, o, n
+    for engine in _engines(gpu):
+        # each dimension filtered by what the engine runs first, so the product holds only compatible options
+        dims = [[t for t in options if _engine_ok(t, engine)]
+                for options in (weights, prunes, kvs, evictions, decodings, offloads)]
+        for w, p, k, e, d, o, n in itertools.product(*dims, _gpu_counts(req.num_gpus)):
+            if _compatible(req, engine, w, p, k, d, o, n):
+                yield engine, w, p, k, e, d, o, n
+
+
+def _compatible(req: PlanRequest, engine: str, w, p, k, d, o, n: int) -> bool:
+    """The rules that tie dimensions together (each option alone is already supported by the engine)."""
+    if p is not None and w.id not in ("fp16", "bf16"):
+        return False   # 2:4 sparse kernels are for 16-bit weights
+    if o is not None and (n > 1 or d is not None or p is not None):
+        return False   # offloading is a single-GPU, plain-decoding fallback here
+    if engine == "llama.cpp" and k.id == "kv-fp8":
+        return False
+    # beyond one node only engines with a multi-node runtime, in whole nodes
+    return not (n > req.gpus_per_node and (engine not in MULTI_NODE_ENGINES or n % req.gpus_per_node))
 
 
 def _draft_fraction(model: ModelSpec, d: Technique | None) -> float:
