@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 from live_demo.api import (
     COPY_HEAVY,
+    RECOVERABLE_ERRORS,
     SPEC_PROMPTS,
-    history_metrics_quant,
+    quantization_methods,
     run_compression_eval,
     run_quantization,
     run_speculative,
-    short_dtype,
 )
-from live_demo.errors import RECOVERABLE_ERRORS
+from live_demo.decoding import spread
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class BenchConfig:
     drafters: tuple = ("prompt-lookup", "int8-self", "early-exit")
     draft_len: int = 4
     lookup_len: int = 3
-    repeats: int = 2  # timings: best of this many runs
+    repeats: int = 3  # timings: median and min-max of this many runs
     qa_generate: bool = True  # also generate answers and report token F1
 
     @classmethod
@@ -38,54 +38,50 @@ class BenchConfig:
         presets = {
             "full": cls(),
             "quick": cls(eval_tokens=256, quant_new_tokens=24, qa_items=6, spec_new_tokens=32,
-                         spec_prompts=("chat", "code-copy"), repeats=1, qa_generate=False),
+                         spec_prompts=("chat", "code-copy"), repeats=2, qa_generate=False),
         }
         if name not in presets:
             raise ValueError(f"unknown bench preset {name!r}; choose one of {sorted(presets)}")
         return presets[name]
 
 
-def quant_methods(device: str) -> list[str]:
-    from live_demo.quantization import available_methods
-
-    return available_methods(device)
-
-
 def bench_quantization(lm, cfg: BenchConfig, progress) -> dict:
-    res = run_quantization(lm, quant_methods(lm.device), cfg.eval_tokens, cfg.quant_new_tokens, progress=progress,
-                           repeats=cfg.repeats, keep_going=True, decode_ppl=True)
+    res = run_quantization(lm, quantization_methods(lm.device), cfg.eval_tokens, cfg.quant_new_tokens,
+                           progress=progress, repeats=cfg.repeats, keep_going=True, decode_ppl=True, source="bench")
 
     def row(m: dict) -> dict:
         if "error" in m:
             return {"error": m["error"]}
-        keep = ("weight_bytes", "linear_weight_bytes", "perplexity", "decode_tokens_per_s", "perplexity_change",
-                "speedup_vs_baseline", "linear_bytes_vs_fp16", "decode_perplexity", "decode_perplexity_change")
+        keep = ("weight_bytes", "linear_weight_bytes", "perplexity", "decode_tokens_per_s", "decode_tokens_per_s_min",
+                "decode_tokens_per_s_max", "timing_runs", "perplexity_change", "speedup_vs_baseline",
+                "linear_bytes_vs_fp16", "decode_perplexity", "decode_perplexity_change")
         out = {k: m[k] for k in keep if k in m}
         if "per_layer_error" in m:
             errs = [r["relative_error"] for r in m["per_layer_error"]]
             out["mean_layer_relative_error"] = sum(errs) / len(errs) if errs else 0.0
         return out
 
-    return {"baseline": {"method": res["baseline"]["method"], **row(res["baseline"])},
-            "fp16_weight_bytes": res["fp16"]["weight_bytes"],
-            "fp16_linear_weight_bytes": res["fp16"]["linear_weight_bytes"],
-            "methods": {name: row(m) for name, m in res["methods"].items()},
-            "eval_tokens": res["eval_tokens"], "_raw": res}
+    return {"baseline": {"method": res.baseline["method"], **row(res.baseline)},
+            "fp16_weight_bytes": res.fp16["weight_bytes"],
+            "fp16_linear_weight_bytes": res.fp16["linear_weight_bytes"],
+            "methods": {name: row(m) for name, m in res.methods.items()},
+            "weight_formats": res.weight_formats, "eval_tokens": res.eval_tokens, "_report": res}
 
 
 def bench_compression(lm, cfg: BenchConfig, progress) -> dict:
     peer_error = None
     try:
-        res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress)
+        res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress,
+                                   source="bench")
     except RECOVERABLE_ERRORS as exc:  # most likely the llmlingua peer on an unfamiliar stack: measure ours without it
         peer_error = f"{type(exc).__name__}: {exc}"
         res = run_compression_eval(lm, ratio=2.0, limit=cfg.qa_items, generate=cfg.qa_generate, progress=progress,
-                                   with_llmlingua=False)
+                                   with_llmlingua=False, source="bench")
     keys = ("ratio", "quality_kept", "seconds", "prefill_seconds_full", "prefill_seconds_compressed", "items",
             "answer_prob_full", "answer_prob_compressed", "f1_full", "f1_compressed", "f1_kept")
-    rows = {m: {k: r[k] for k in keys if k in r} for m, r in res["methods"].items()}
+    rows = {m: {k: r[k] for k in keys if k in r} for m, r in res.methods.items()}
     out = {"target_ratio": 2.0, "ours": rows.pop("ours"), "random": rows.pop("random"),
-           "llmlingua": rows.pop("llmlingua", None), "other_methods": rows}
+           "llmlingua": rows.pop("llmlingua", None), "other_methods": rows, "_report": res}
     if peer_error:
         out["llmlingua_error"] = peer_error
     return out
@@ -99,9 +95,11 @@ def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
     for name in cfg.spec_prompts:
         ids = chat_prompt_ids(lm.tokenizer, SPEC_PROMPTS[name])
         plain_decode(lm.model, ids, 2)
-        plain[name] = max(plain_decode(lm.model, ids, cfg.spec_new_tokens).tokens_per_s for _ in range(cfg.repeats))
-        hf_plain[name] = max(hf_generate(lm.model, ids, cfg.spec_new_tokens).tokens_per_s for _ in range(cfg.repeats))
-    failed = {}
+        plain[name] = spread([plain_decode(lm.model, ids, cfg.spec_new_tokens).tokens_per_s
+                              for _ in range(cfg.repeats)])
+        hf_plain[name] = spread([hf_generate(lm.model, ids, cfg.spec_new_tokens).tokens_per_s
+                                 for _ in range(cfg.repeats)])
+    failed, reports = {}, []
     for d in cfg.drafters:
         per_prompt = {}
         for name in cfg.spec_prompts:
@@ -109,26 +107,32 @@ def bench_speculative(lm, cfg: BenchConfig, progress) -> dict:
             k = cfg.lookup_len if d == "prompt-lookup" else cfg.draft_len
             try:
                 r = run_speculative(lm, SPEC_PROMPTS[name], d, draft_len=k, max_new_tokens=cfg.spec_new_tokens,
-                                    repeats=cfg.repeats)
+                                    repeats=cfg.repeats, source="bench")
             except RECOVERABLE_ERRORS as exc:  # one drafter failing on this machine must not lose the others' figures
                 failed[d] = f"{type(exc).__name__}: {exc}"
                 break
-            per_prompt[name] = {**{k2: r["stats"][k2] for k2 in ("acceptance_rate", "mean_accepted_len",
-                                                                 "target_calls_per_token", "tokens_per_s",
-                                                                 "new_tokens")},
-                                "identical_to_greedy": r["identical_to_greedy"],
-                                "plain_tokens_per_s": r["plain_tokens_per_s"],
-                                "transformers_assisted_tokens_per_s": r["transformers_assisted_tokens_per_s"]}
+            reports.append(r)
+            stats = r.stats
+            per_prompt[name] = {**{k2: stats[k2] for k2 in ("acceptance_rate", "mean_accepted_len",
+                                                            "target_calls_per_token", "tokens_per_s", "new_tokens")},
+                                "tokens_per_s_min": r.timings["speculative"]["min"],
+                                "tokens_per_s_max": r.timings["speculative"]["max"],
+                                "identical_to_greedy": r.identical_to_greedy,
+                                "plain_tokens_per_s": r.plain_tokens_per_s,
+                                "transformers_assisted_tokens_per_s": r.transformers_tokens_per_s}
         if d not in failed:
             drafters[d] = _aggregate(per_prompt)
     sampling = run_speculative(lm, SPEC_PROMPTS["chat"], "int8-self", draft_len=cfg.draft_len,
-                               max_new_tokens=cfg.spec_new_tokens, temperature=0.8)
-    return {"plain_tokens_per_s": plain, "transformers_plain_tokens_per_s": hf_plain, "drafters": drafters,
+                               max_new_tokens=cfg.spec_new_tokens, temperature=0.8, source="bench")
+    return {"plain_tokens_per_s": {p: v["median"] for p, v in plain.items()},
+            "plain_tokens_per_s_spread": plain,
+            "transformers_plain_tokens_per_s": {p: v["median"] for p, v in hf_plain.items()},
+            "transformers_plain_tokens_per_s_spread": hf_plain, "drafters": drafters,
             "identical_to_greedy_all": all(p["identical_to_greedy"] for d in drafters.values()
                                            for p in d["per_prompt"].values()),
-            "sampling_int8_self_t0.8": {k: sampling["stats"][k] for k in ("acceptance_rate", "mean_accepted_len",
-                                                                         "target_calls_per_token", "tokens_per_s")},
-            "copy_heavy_prompts": list(COPY_HEAVY), "failed_drafters": failed}
+            "sampling_int8_self_t0.8": {k: sampling.stats[k] for k in ("acceptance_rate", "mean_accepted_len",
+                                                                      "target_calls_per_token", "tokens_per_s")},
+            "copy_heavy_prompts": list(COPY_HEAVY), "failed_drafters": failed, "_reports": reports}
 
 
 def _aggregate(per_prompt: dict) -> dict:
@@ -190,41 +194,29 @@ def run_bench(device: str = "auto", quick: bool = False, model_id: str | None = 
     result = {"model": model_summary(lm), "preset": "quick" if quick else "full",
               "torch": torch.__version__, "python": platform.python_version()}
     errors = {}
-    raw = None
     for section, fn in (("quantization", bench_quantization), ("compression", bench_compression),
                         ("speculative", bench_speculative)):
         try:
             result[section] = fn(lm, cfg, note)
         except RECOVERABLE_ERRORS as exc:
             errors[section] = f"{type(exc).__name__}: {exc}"
-    if "quantization" in result:
-        raw = result["quantization"].pop("_raw")
+    reports = [result.get("quantization", {}).pop("_report", None), result.get("compression", {}).pop("_report", None),
+               *result.get("speculative", {}).pop("_reports", [])]
     if errors:
         result["errors"] = errors
     result["goals"] = goals(result)
     result["seconds"] = time.perf_counter() - start
     if record and not errors:
-        result["history_ids"] = _record(lm, raw, result)
+        result["history_ids"] = _record([r for r in reports if r is not None])
     return result
 
 
-def _record(lm, raw: dict, result: dict) -> list[int] | str:
+def _record(reports: list) -> list[int] | str:
+    """Every report's history rows (each report writes its own); the error text when the history is unusable."""
     from common.history import HistoryError, RunHistory
 
     history = RunHistory()
-    ids = []
     try:
-        common = {"model_id": lm.model_id, "device": lm.device, "device_name": lm.device_name, "dtype": lm.dtype}
-        ids.append(history.record("quantization", **common, settings={"method": short_dtype(lm.dtype),
-                                  "source": "bench"}, metrics=history_metrics_quant(raw, "baseline")))
-        for method in (m for m, r in raw["methods"].items() if "error" not in r):
-            ids.append(history.record("quantization", **common, settings={"method": method, "source": "bench"},
-                                      metrics=history_metrics_quant(raw, method)))
-        ids.append(history.record("compression", **common, settings={"ratio": 2.0, "source": "bench"},
-                                  metrics=result["compression"]["ours"]))
-        for d, r in result["speculative"]["drafters"].items():
-            ids.append(history.record("speculative", **common, settings={"drafter": d, "source": "bench"},
-                                      metrics={k: v for k, v in r.items() if k != "per_prompt"}))
+        return [row_id for report in reports for row_id in report.record(history)]
     except HistoryError as exc:
         return str(exc)
-    return ids

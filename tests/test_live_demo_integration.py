@@ -30,21 +30,21 @@ def test_real_model_three_techniques(smollm, tmp_path, monkeypatch):
     before = smollm.model.model.layers[0].self_attn.q_proj.weight.detach().clone()
 
     q = api.run_quantization(smollm, ["int8-dynamic", "int4-g32"], eval_tokens=128, max_new_tokens=6)
-    base = q["baseline"]
+    base = q.baseline
     assert 5 < base["perplexity"] < 100
-    assert q["methods"]["int4-g32"]["linear_bytes_vs_fp16"] <= 0.30
-    assert q["methods"]["int8-dynamic"]["weight_bytes"] < base["weight_bytes"]
+    assert q.methods["int4-g32"]["linear_bytes_vs_fp16"] <= 0.30
+    assert q.methods["int8-dynamic"]["weight_bytes"] < base["weight_bytes"]
     assert torch.equal(before, smollm.model.model.layers[0].self_attn.q_proj.weight)  # cached model untouched
 
     item = api.run_compression(smollm, "The bridge was designed by Miriam Holt and opened in 1931. It has five "
                                "stone arches and a footpath on each side.", "Who designed the bridge?",
                                "Answer briefly.", "ours", 2.0, reference_answer="Miriam Holt")
-    assert 1.5 < item["ratio"] < 2.5 and 0 < item["quality_kept"]
+    assert 1.5 < item.ratio < 2.5 and 0 < item.quality_kept
 
     for drafter, k in (("prompt-lookup", 3), ("int8-self", 3)):
         r = api.run_speculative(smollm, api.SPEC_PROMPTS["code-copy"], drafter, draft_len=k, max_new_tokens=16)
-        assert r["identical_to_greedy"] is True
-        assert r["stats"]["target_calls_per_token"] < 1.0  # copying prompts let the drafters save target passes
+        assert r.identical_to_greedy is True
+        assert r.stats["target_calls_per_token"] < 1.0  # copying prompts let the drafters save target passes
 
 
 def test_real_model_ranks_the_answer_sentence_first_wherever_it_sits(smollm):
