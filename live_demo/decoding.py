@@ -122,20 +122,31 @@ def new_cache(model):
 
 
 def crop_to(cache, length: int) -> None:
-    """Keep the first `length` positions of a DynamicCache (transformers 5.x crop() takes -tokens_to_remove)."""
+    """Keep the first `length` positions of a KV cache.
+
+    DynamicCache: transformers 5.x crop() takes -tokens_to_remove. StaticCache: its layers write at a running
+    position (cumulative_length); rewinding it in place keeps the tensors' addresses (CUDA graphs need that), and
+    the causal mask hides the stale entries beyond it until they are overwritten.
+    """
+    from transformers import StaticCache
+
+    if isinstance(cache, StaticCache):
+        for layer in cache.layers:
+            layer.cumulative_length.fill_(length)
+        return
     remove = cache.get_seq_length() - length
     if remove > 0:
         cache.crop(-remove)
 
 
-def forward(model, ids, cache, keep: int = 0):
+def forward(model, ids, cache, keep: int = 0, model_class=None):
     """One forward pass over `ids` (1, n) extending `cache` in place; returns logits (1, n, vocab).
 
     keep > 0 asks for the logits of the last `keep` positions only, (1, keep, vocab), where the model supports
     it: a 110-token prefill then skips 109 of 110 vocabulary projections (49k x 576 each for SmolLM2), which on
     a 2-core CPU is a visible share of a short generation.
     """
-    if keep and _supports_logits_to_keep(type(model)):
+    if keep and _supports_logits_to_keep(model_class or type(model)):
         return model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=keep).logits
     logits = model(input_ids=ids, cache=cache, use_cache=True).logits
     return logits[:, -keep:] if keep else logits
@@ -165,11 +176,23 @@ def plain_decode(
     temperature: float = 0.0,
     seed: int = 0,
     on_token=None,
+    path=None,
 ) -> DecodeResult:
     """Token-by-token decoding on the KV cache: greedy when temperature == 0, else sampling.
 
-    on_token(i, max_new_tokens) is called after the i-th new token (progress reporting).
+    on_token(i, max_new_tokens) is called after the i-th new token (progress reporting). path: a
+    fastpath.DecodePath or its name; None = fastpath.choose_path (compiled on CUDA, eager on CPU). The result's
+    extra holds "decode_path" and "decode_note" (e.g. why a compiled run fell back to eager).
     """
+    from live_demo.fastpath import DecodePath, choose_path, run_with_fallback
+
+    device = next(model.parameters()).device
+    chosen = path if isinstance(path, DecodePath) else choose_path(device.type, path, model)
+    return run_with_fallback(chosen, model, lambda p: _plain_decode(model, prompt_ids, max_new_tokens, stop_ids,
+                                                                    stop_event, temperature, seed, on_token, p))
+
+
+def _plain_decode(model, prompt_ids, max_new_tokens, stop_ids, stop_event, temperature, seed, on_token, path):
     import torch
 
     device = next(model.parameters()).device
@@ -179,8 +202,8 @@ def plain_decode(
     synchronize(device.type)
     start = time.perf_counter()
     with torch.inference_mode(), oom_guard():
-        cache = new_cache(model)
-        logits = forward(model, torch.tensor([prompt_ids], device=device), cache, keep=1)[0, -1]
+        cache = path.new_cache(model, len(prompt_ids) + max_new_tokens + 1)
+        logits = path.step(model, torch.tensor([prompt_ids], device=device), cache, keep=1, prefill=True)[0, -1]
         synchronize(device.type)
         prefill_s = time.perf_counter() - start
         calls = 1
@@ -193,10 +216,11 @@ def plain_decode(
                 break
             if stop_event is not None and stop_event.is_set():
                 raise RunCancelled("Stopped by the user.")
-            logits = forward(model, torch.tensor([[token]], device=device), cache, keep=1)[0, -1]
+            logits = path.step(model, torch.tensor([[token]], device=device), cache, keep=1)[0, -1]
             calls += 1
     synchronize(device.type)
-    return DecodeResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s)
+    return DecodeResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s,
+                        extra={"decode_path": path.name, "decode_note": path.note})
 
 
 def pick_token(logits, temperature: float, gen) -> int:

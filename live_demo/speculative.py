@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from live_demo.decoding import (
     DecodeResult,
     crop_to,
-    forward,
-    new_cache,
     oom_guard,
     synchronize,
 )
@@ -114,7 +112,7 @@ class PromptLookupDrafter:
         self.min_match = min_match
         self.max_match = max_match
 
-    def reset(self, prompt_ids: list[int]) -> None:
+    def reset(self, prompt_ids: list[int], path=None, max_len: int = 0) -> None:
         return None
 
     def propose(self, seq: list[int], k: int, temperature: float, gen):
@@ -145,15 +143,21 @@ class ModelDrafter:
         self.device = next(model.parameters()).device
         self.cache = None
         self.cached: list[int] = []
+        self.path = None
 
-    def reset(self, prompt_ids: list[int]) -> None:
-        self.cache = new_cache(self.model)
+    def reset(self, prompt_ids: list[int], path=None, max_len: int = 0) -> None:
+        """Start a run: an empty cache on `path` (a fastpath.DecodePath; eager when None)."""
+        from live_demo.fastpath import DecodePath
+
+        self.path = path or DecodePath("eager")
+        self.cache = self.path.new_cache(self.model, max_len or len(prompt_ids) + 64)
         self.cached = []
 
     def _feed(self, ids: list[int]):
         import torch
 
-        logits = forward(self.model, torch.tensor([ids], device=self.device), self.cache, keep=1)[0, -1]
+        logits = self.path.step(self.model, torch.tensor([ids], device=self.device), self.cache, keep=1,
+                                prefill=not self.cached)[0, -1]
         self.cached += ids
         return logits
 
@@ -258,16 +262,26 @@ def check_draft_vocab(target, draft) -> None:
 # ---------------------------------------------------------------- the draft-and-verify loop
 
 def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfig, stop_ids: set[int] | None = None,
-                       stop_event: threading.Event | None = None, on_token=None) -> SpecResult:
+                       stop_event: threading.Event | None = None, on_token=None, path=None) -> SpecResult:
     """Draft with `drafter`, verify with `target` on its KV cache. The target cache always holds seq[:-1].
 
     on_token(n, max_new_tokens) is called after every verification round with the tokens generated so far.
-    Raises TokenizerMismatchError when a model drafter's vocabulary differs from the target's.
+    path: a fastpath.DecodePath or name (None = compiled on CUDA, eager on CPU); the target's verification passes
+    after the prefill and a model drafter's steps go through it. Raises TokenizerMismatchError when a model
+    drafter's vocabulary differs from the target's.
     """
-    import torch
+    from live_demo.fastpath import DecodePath, choose_path, run_with_fallback
 
     if getattr(drafter, "model", None) is not None:
         check_draft_vocab(target, drafter.model)
+    device = next(target.parameters()).device
+    chosen = path if isinstance(path, DecodePath) else choose_path(device.type, path, target)
+    return run_with_fallback(chosen, target, lambda p: _speculative_decode(target, drafter, prompt_ids, config,
+                                                                           stop_ids, stop_event, on_token, p))
+
+
+def _speculative_decode(target, drafter, prompt_ids, config, stop_ids, stop_event, on_token, path) -> SpecResult:
+    import torch
 
     device = next(target.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -281,8 +295,9 @@ def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfi
     prefill_s = 0.0
     calls = 0
     with torch.inference_mode(), oom_guard():
-        drafter.reset(prompt_ids)
-        cache = new_cache(target)
+        max_len = len(prompt_ids) + config.max_new_tokens + config.draft_len + 2
+        drafter.reset(prompt_ids, path, max_len)
+        cache = path.new_cache(target, max_len)
         # The target cache holds seq[:-1] after every round. The first round is the prefill: it feeds the whole
         # prompt plus a first proposal, so a draft found in the prompt is verified without an extra pass.
         while len(new_ids) < config.max_new_tokens and not (new_ids and new_ids[-1] in stop_ids):
@@ -293,7 +308,7 @@ def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfi
             proposal = proposal[:k]
             cached = len(seq) - 1 if new_ids else 0
             feed = torch.tensor([seq[cached:] + proposal], device=device)
-            logits = forward(target, feed, cache, keep=len(proposal) + 1)[0]  # (1 + len(proposal), vocab)
+            logits = path.step(target, feed, cache, keep=len(proposal) + 1, prefill=calls == 0)[0]  # (1+k, vocab)
             calls += 1
             rounds += 1 if proposal else 0
             drafted += len(proposal)
@@ -318,6 +333,7 @@ def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfi
                 prefill_s = time.perf_counter() - start
     synchronize(device.type)
     return SpecResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s,
+                      extra={"decode_path": path.name, "decode_note": path.note},
                       from_draft=from_draft, drafted=drafted, accepted=accepted, rounds=rounds)
 
 
@@ -349,13 +365,19 @@ def _accept(logits, proposal: list[int], q_dists, temperature: float, gen) -> tu
 
 
 def hf_generate(target, prompt_ids: list[int], max_new_tokens: int, assistant=None, lookup_k: int | None = None,
-                draft_len: int = 4) -> DecodeResult:
-    """transformers' own greedy generate, optionally with assisted generation or prompt lookup, timed."""
+                draft_len: int = 4, static: bool = False) -> DecodeResult:
+    """transformers' own greedy generate, optionally with assisted generation or prompt lookup, timed.
+
+    static=True asks generate for its static cache (cache_implementation="static"), which transformers compiles
+    on a GPU: the peer of our compiled path.
+    """
     import torch
 
     device = next(target.parameters()).device
     kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False,
               "pad_token_id": target.generation_config.pad_token_id or 0}
+    if static:
+        kwargs["cache_implementation"] = "static"
     if assistant is not None:
         assistant.generation_config.num_assistant_tokens = draft_len
         assistant.generation_config.num_assistant_tokens_schedule = "constant"
