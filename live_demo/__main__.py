@@ -4,7 +4,8 @@
                                 [--temperature T] [--json]
   python -m live_demo compress --qa-file FILE [--method NAME] [--ratio R] [--limit N] [--json]
   python -m live_demo quantize [--methods A,B] [--max-new-tokens N] [--json]
-  python -m live_demo bench [--quick] [--device auto|cpu|cuda] [--json]
+  python -m live_demo sweep [--methods A,B] [--batches 1,2,4] [--new-tokens N] [--json]
+  python -m live_demo bench [--quick] [--sections A,B] [--device auto|cpu|cuda] [--json]
 
 Every verb takes --model (default: the embedded SmolLM2-135M, or $ELLM_DEMO_MODEL; 'tiny' is a random test
 model), --device, --repeats (timed runs: median and min-max reported) and --no-history. Errors: one line on
@@ -42,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = verb("bench", "run quantization, compression and speculative decoding benchmarks")
     bench.add_argument("--quick", action="store_true", help="smaller sizes; a few minutes on a 2-core CPU")
+    bench.add_argument("--sections", default="quantization,compression,speculative,decode_paths,sweep",
+                       help="comma-separated, from: quantization, compression, speculative, decode_paths, outliers, "
+                            "sweep")
+    sweep = verb("sweep", "decode tokens/s against batch size, with achieved bandwidth and % of measured peak")
+    sweep.add_argument("--methods", default="baseline,int8-weight-only",
+                       help="comma-separated; 'baseline' is the loaded model")
+    sweep.add_argument("--batches", default="1,2,4,8,16,32,64")
+    sweep.add_argument("--new-tokens", type=int, default=32)
+    sweep.add_argument("--repeats", type=int, default=3)
     spec = verb("speculate", "speculative decoding of your prompt, checked against plain greedy decoding")
     spec.add_argument("--prompt", required=True, help="the user message (wrapped in the chat template)")
     spec.add_argument("--drafter", default="prompt-lookup", choices=[d for d in DRAFTERS if d != "draft-model"])
@@ -103,6 +113,19 @@ def _quantize(args, lm) -> dict:
                         for m, row in r.methods.items()}, "_report": r}
 
 
+def _sweep(args, lm) -> dict:
+    from live_demo.api import run_sweep
+
+    try:
+        batches = tuple(int(b) for b in args.batches.split(",") if b.strip())
+    except ValueError as exc:
+        raise ValueError(f"--batches must be comma-separated whole numbers, got {args.batches!r}") from exc
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    r = run_sweep(lm, methods, batches, args.new_tokens, args.repeats, progress=_progress, source="cli")
+    return {"peak_gbps": r.peak_gbps, "decode_path": r.decode_path, "decode_note": r.decode_note, "rows": r.rows,
+            "_report": r}
+
+
 def _summary(command: str, result: dict) -> str:
     if command == "speculate":
         return (f"{result['drafter']}: acceptance {result['acceptance_rate']:.2f}, {result['tokens_per_s']:.1f} tok/s "
@@ -110,6 +133,10 @@ def _summary(command: str, result: dict) -> str:
                 f"\n{result['text']}")
     if command == "compress":
         return f"{result['method']}: ratio {result['ratio']:.2f}, quality kept {result['quality_kept']:.3f}"
+    if command == "sweep":
+        return "\n".join(f"{r['method']} batch {r['batch']}: " + (r["error"] if "error" in r else
+                          f"{r['tokens_per_s']:.1f} tok/s, {r['achieved_gbps']:.1f} GB/s "
+                          f"({r['pct_of_peak']:.1f}% of {result['peak_gbps']:.0f})") for r in result["rows"])
     if command == "quantize":
         rows = [("baseline " + result["baseline"]["method"], result["baseline"]), *result["methods"].items()]
         return "\n".join(f"{name}: {m['weight_bytes'] / 1e6:.1f} MB, ppl {m['perplexity']:.2f}, "
@@ -119,6 +146,7 @@ def _summary(command: str, result: dict) -> str:
 
 def _bench_summary(result: dict) -> str:
     lines = [f"model {result['model']['model_id']} on {result['model']['device_name']} ({result['model']['dtype']})"]
+    lines += [f"{section} failed: {error}" for section, error in result.get("errors", {}).items()]
     q = result.get("quantization", {})
     for name, m in q.get("methods", {}).items():
         if "error" not in m:
@@ -138,12 +166,14 @@ def main(argv: list[str] | None = None) -> int:
             from live_demo.bench import run_bench
 
             result = run_bench(device=args.device, quick=args.quick, model_id=args.model,
-                               record=not args.no_history, progress=_progress)
+                               record=not args.no_history, progress=_progress,
+                               sections=tuple(x.strip() for x in args.sections.split(",") if x.strip()))
         else:
             from live_demo.api import load_model
 
             lm = load_model(args.model, device=args.device, progress=_progress)
-            result = {"speculate": _speculate, "compress": _compress, "quantize": _quantize}[args.command](args, lm)
+            verbs = {"speculate": _speculate, "compress": _compress, "quantize": _quantize, "sweep": _sweep}
+            result = verbs[args.command](args, lm)
             report = result.pop("_report")
             result["model"] = {"model_id": lm.model_id, "device": lm.device, "dtype": lm.dtype}
             if not args.no_history:

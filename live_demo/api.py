@@ -52,9 +52,11 @@ from live_demo.reports import (
     QuantizationReport,
     RunInfo,
     SpeculativeReport,
+    SweepReport,
 )
 from live_demo.runner import GATE, background_priority
 from live_demo.speculative import DRAFT_FREE, DRAFTERS
+from live_demo.sweep import BATCHES
 
 __all__ = [  # the public face: what pages, the CLI and the benchmark may use
     "BadInputError", "BusyError", "COMPRESSION_PRESETS", "COPY_HEAVY", "CompressionEvalReport", "CompressionReport",
@@ -64,7 +66,7 @@ __all__ = [  # the public face: what pages, the CLI and the benchmark may use
     "benchmark_facts", "calibration_ids", "check_same_tokenizer", "draft_free_speedup", "drafter_params",
     "eval_ids", "linear_layer_names", "load_draft", "load_model", "load_qa_set", "model_summary", "prompt_suits",
     "quantization_methods", "run_compression", "run_compression_eval", "run_quantization", "run_speculative",
-    "short_dtype", "views", "weight_format",
+    "short_dtype", "views", "weight_format", "run_sweep", "SweepReport", "BATCHES", "decode_path_note",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -346,7 +348,9 @@ def run_speculative(lm, prompt: str, drafter_name: str, draft_len: int = 4, max_
                                [lm.tokenizer.decode([t]) for t in spec.new_ids],
                                lm.tokenizer.decode(spec.new_ids, skip_special_tokens=True),
                                drafter_params(lm, drafter_name, draft_lm, early_exit_layers), prompt_ids,
-                               timings={"speculative": spec_rate}, source=source)
+                               timings={"speculative": spec_rate}, source=source,
+                               decode_path=spec.extra.get("decode_path", "eager"))
+    report.decode_note = spec.extra.get("decode_note", "")
     if not compare:
         return report
     plain, plain_rate = median_run(runs["plain"])
@@ -403,3 +407,22 @@ def draft_free_speedup(target_step_ms: float, verify_step_ms: float, tokens_per_
     per_token = verify_step_ms / tokens_per_target_call
     return {"speedup": target_step_ms / per_token, "spec_ms_per_token": per_token,
             "target_ms_per_token": target_step_ms}
+
+
+# ---------------------------------------------------------------- batch sweep and decode paths
+
+def run_sweep(lm, methods: list[str], batches: tuple = BATCHES, new_tokens: int = 32, repeats: int = 3,
+              stop_event: threading.Event | None = None, progress=None, source: str = "page") -> SweepReport:
+    """Decode tokens/s against batch size for the baseline ("baseline") and quantized copies; see live_demo.sweep."""
+    from live_demo.sweep import decode_sweep
+
+    return decode_sweep(lm, methods, tuple(batches), new_tokens, repeats, stop_event=stop_event, progress=progress,
+                        source=source)
+
+
+def decode_path_note(device: str) -> str:
+    """Which decode path runs on `device` and why (shown on the page)."""
+    from live_demo.fastpath import choose_path
+
+    path = choose_path(device)
+    return f"Decode path: {path.name}" + (f" ({path.note})" if path.note else "")

@@ -593,6 +593,7 @@ def measure_model(
         "decode_tokens_per_s_min": rate["min"],
         "decode_tokens_per_s_max": rate["max"],
         "timing_runs": rate["n"],
+        "decode_path": run.extra.get("decode_path", "eager"),
         "generate_tokens_per_s": run.tokens_per_s,
         "new_tokens": len(run.new_ids),
         "answer": tokenizer.decode(run.new_ids, skip_special_tokens=True),

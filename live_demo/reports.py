@@ -152,6 +152,7 @@ class SpeculativeReport:
     timings: dict = field(default_factory=dict)
     decode_path: str = "eager"
     source: str = "page"
+    decode_note: str = ""
 
     @property
     def stats(self) -> dict:
@@ -175,3 +176,31 @@ class SpeculativeReport:
         settings = {"drafter": self.drafter, "draft_len": self.draft_len, "temperature": self.temperature,
                     "decode_path": self.decode_path, "source": self.source}
         return [self.run.write(history, "speculative", settings, self.metrics())]
+
+
+@dataclass
+class SweepReport:
+    """Decode throughput against batch size (see live_demo.sweep): one row per method and batch.
+
+    rows: {"method", "weight_format", "batch", "tokens_per_s" (median) with _min/_max, "runs", "weight_bytes",
+    "achieved_gbps", "pct_of_peak"} or {"method", "batch", "error"}; peak_gbps: measured copy bandwidth (GB/s).
+    """
+
+    run: RunInfo
+    peak_gbps: float
+    rows: list
+    new_tokens: int
+    decode_path: str
+    decode_note: str = ""
+    source: str = "page"
+
+    def record(self, history) -> list[int]:
+        """One history row (kind "sweep") per measured method and batch."""
+        ids = []
+        for row in (r for r in self.rows if "error" not in r):
+            settings = {"method": row["method"], "weight_format": row["weight_format"], "batch": row["batch"],
+                        "new_tokens": self.new_tokens, "decode_path": self.decode_path, "source": self.source}
+            metrics = {k: v for k, v in row.items() if k not in ("method", "weight_format", "batch")}
+            ids.append(self.run.write(history, "sweep", settings, metrics | {"peak_gbps": self.peak_gbps,
+                                                                             "num_params": self.run.num_params}))
+        return ids
