@@ -84,7 +84,7 @@ def _compiled(model):
     if model not in _COMPILED:
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)  # 1..k+1 tokens
         mode = "reduce-overhead" if next(model.parameters()).device.type == "cuda" else "default"
-        _COMPILED[model] = torch.compile(model, mode=mode, dynamic=False)
+        _COMPILED[model] = torch.compile(model, mode=mode)  # dynamic=None: a second shape compiles a dynamic graph
     return _COMPILED[model]
 
 

@@ -240,3 +240,35 @@ def history_figure(rows: list[dict]):
     fig.update_layout(title="Quantization runs: decode tokens/s", yaxis_title="tokens/s", height=320,
                       margin=dict(t=40, b=10))
     return fig
+
+
+def sweep_rows(report) -> list[dict]:
+    """Table rows of a reports.SweepReport: tokens/s (median, min-max), achieved GB/s and % of measured peak."""
+    return [{"method": r["method"], "batch": r["batch"], "error": r["error"]} if "error" in r else
+            {"method": r["method"], "batch": r["batch"], "tok/s (median)": round(r["tokens_per_s"], 1),
+             "min–max tok/s": f"{r['tokens_per_s_min']:.1f}–{r['tokens_per_s_max']:.1f}",
+             "weights GB/s": round(r["achieved_gbps"], 2), "% of peak": round(r["pct_of_peak"], 2)}
+            for r in report.rows]
+
+
+def sweep_figure(report, predicted: dict | None = None):
+    """Measured decode tokens/s against batch (log axes), one line per method; dashed: predicted (method, batch)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    methods = dict.fromkeys(r["method"] for r in report.rows if "error" not in r)
+    for method in methods:
+        rows = [r for r in report.rows if r["method"] == method and "error" not in r]
+        fig.add_trace(go.Scatter(x=[r["batch"] for r in rows], y=[r["tokens_per_s"] for r in rows],
+                                 mode="lines+markers", name=f"{method} (measured)",
+                                 customdata=[[r["achieved_gbps"], r["pct_of_peak"]] for r in rows],
+                                 hovertemplate="batch %{x}: %{y:.1f} tok/s, %{customdata[0]:.1f} GB/s "
+                                               "(%{customdata[1]:.1f}% of peak)<extra></extra>"))
+        pred = [(r["batch"], predicted[(method, r["batch"])]) for r in rows if (method, r["batch"]) in (predicted or {})]
+        if pred:
+            fig.add_trace(go.Scatter(x=[b for b, _ in pred], y=[v for _, v in pred], mode="lines",
+                                     line=dict(dash="dash"), name=f"{method} (recommender prediction)"))
+    fig.update_layout(title=f"Decode tokens/s against batch ({report.decode_path} path; peak "
+                            f"{report.peak_gbps:.0f} GB/s measured)", xaxis_title="batch", yaxis_title="tokens/s",
+                      xaxis_type="log", yaxis_type="log", height=360, margin=dict(t=40, b=10))
+    return fig

@@ -46,6 +46,7 @@ def speculative_tab(lm, model_id: str, device: str) -> None:
         for col, (label, value) in zip(st.columns(4), views.speculative_metrics(sr), strict=True):
             col.metric(label, value)
         st.plotly_chart(views.speed_figure(sr), key="live_spec_speed")
+        st.caption(f"Decode path: {sr.decode_path}" + (f" ({sr.decode_note})" if sr.decode_note else ""))
         facts = api.benchmark_facts()
         measured = (f" In our CPU benchmark ({facts['device']}) prompt lookup ran "
                     f"{facts['prompt_lookup_copy_speedup']:.2f}× plain decoding on the copy-heavy prompt and the "
@@ -76,6 +77,36 @@ def gpu_projection(lm, sr) -> None:
         st.warning(f"No GPU projection for this model: {exc}")
 
 
+def sweep_section(lm) -> None:
+    """Decode tokens/s against batch size (measured) beside the recommender's prediction for the same GPU."""
+    st.subheader("When quantization pays: decode speed against batch size")
+    st.caption(api.decode_path_note(lm.device))
+    offered = ["baseline", *api.quantization_methods(lm.device)]
+    c1, c2 = st.columns(2)
+    methods = c1.multiselect("Methods", offered, default=offered[:1] + ["int8-weight-only"], key="live_sweep_methods")
+    top = c2.select_slider("Largest batch", api.BATCHES, value=8 if lm.device == "cpu" else 64, key="live_sweep_max")
+    if st.button("Run the batch sweep", key="live_sweep_run"):
+        rep = heavy("Batch sweep", api.run_sweep, lm, methods, tuple(b for b in api.BATCHES if b <= top),
+                    8 if lm.device == "cpu" else 32)
+        if rep:
+            st.session_state["live_sweep_result"] = rep
+            record(rep)
+    rep = st.session_state.get("live_sweep_result")
+    if rep:
+        predicted = {}
+        if lm.device == "cuda":
+            gpus = {g["id"]: g.get("name", g["id"]) for g in recommender.list_gpus()}
+            gpu = st.selectbox("Recommender prediction for", list(gpus), format_func=gpus.get, key="live_sweep_gpu")
+            try:
+                predicted = {(r["method"], r["batch"]): r["batch"] * 1000 / recommender.decode_ms_per_token(
+                    gpu, lm.num_params / 1e9, weights=r["weight_format"], batch=r["batch"])
+                    for r in rep.rows if "error" not in r}
+            except ValueError as exc:
+                st.caption(f"No prediction for this model: {exc}")
+        st.plotly_chart(views.sweep_figure(rep, predicted), key="live_sweep_chart")
+        st.dataframe(views.sweep_rows(rep), hide_index=True, key="live_sweep_table")
+
+
 st.title("Live demo")
 st.caption("Every number below is measured in this run on this machine, unless it is labelled as a projection.")
 
@@ -104,6 +135,7 @@ if api.GATE.is_busy():
 tab_q, tab_c, tab_s, tab_h = st.tabs(["Quantization", "Prompt compression", "Speculative decoding", "History"])
 with tab_q:
     quantization_tab(lm)
+    sweep_section(lm)
 with tab_c:
     compression_tab(lm)
 with tab_s:

@@ -73,3 +73,39 @@ def test_compiled_path_on_cpu_gives_the_eager_tokens(tiny_lm, prompt_ids):
     assert compiled.extra["decode_path"] == "compiled", compiled.extra
     assert compiled.new_ids == plain_decode(tiny_lm.model, prompt_ids, 24, path="eager").new_ids
     assert fastpath.compile_seconds(tiny_lm.model) > 0
+
+
+# ---------------------------------------------------------------- batch sweep and the GPU-check bench sections
+
+def test_batch_sweep_reports_rate_bandwidth_and_records_kind_sweep(tiny_lm, history_db):
+    from common.history import RunHistory
+    from live_demo import api
+
+    report = api.run_sweep(tiny_lm, ["baseline", "int4-g32"], (1, 2), new_tokens=4, repeats=1)
+    assert [(r["method"], r["batch"]) for r in report.rows] == [("fp32", 1), ("fp32", 2), ("int4-g32", 1),
+                                                                ("int4-g32", 2)]
+    for r in report.rows:
+        assert r["tokens_per_s_min"] <= r["tokens_per_s"] <= r["tokens_per_s_max"] and r["pct_of_peak"] > 0
+        assert r["achieved_gbps"] == pytest.approx(r["pct_of_peak"] * report.peak_gbps / 100)
+    report.record(RunHistory())
+    rows = RunHistory().rows("sweep")
+    assert [(r["settings"]["weight_format"], r["settings"]["batch"]) for r in rows] == [
+        ("fp32", 1), ("fp32", 2), ("int4-g32", 1), ("int4-g32", 2)]
+    with pytest.raises(ValueError, match="batch"):
+        api.run_sweep(tiny_lm, ["baseline"], (0,), new_tokens=4, repeats=1)
+
+
+def test_bench_gpu_sections_run_on_the_cpu(tiny_lm, monkeypatch):
+    from live_demo import bench
+
+    monkeypatch.setattr("live_demo.models.load_model", lambda *a, **k: tiny_lm)
+    result = bench.run_bench(device="cpu", quick=True, model_id="tiny", record=False,
+                             sections=("decode_paths", "outliers"))
+    assert "errors" not in result, result.get("errors")
+    paths = result["decode_paths"]
+    assert {"eager", "static", "transformers_generate", "transformers_generate_static"} <= set(paths)
+    assert paths["prompt_lookup_copy"]["identical_to_greedy"] is True
+    assert result["outliers"]["all_finite"] is True and "int8-weight-only" in result["outliers"]["methods"]
+    assert result["goals"]["no_non_finite_on_the_outlier_test"] is True
+    with pytest.raises(ValueError, match="unknown bench sections"):
+        bench.run_bench(device="cpu", model_id="tiny", sections=("turbo",))

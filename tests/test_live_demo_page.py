@@ -116,6 +116,26 @@ def test_speculative_tab_marks_tokens_and_matches_greedy(app, drafter):
     assert any("2-core CPU" in i.value for i in app.info)
 
 
+def test_default_speculative_run_shows_lookup_working_and_no_fake_draft_size(app):
+    assert app.selectbox(key="live_spec_preset").value == "code-copy"
+    assert any("suits prompt-lookup" in c.value for c in app.caption)
+    app.slider(key="live_spec_new").set_value(16).run()
+    app.button(key="live_spec_run").click().run()
+    _ok(app)
+    assert not any("0.001" in w.value for w in app.warning)  # no 0.001 B draft below the cost model's minimum
+    assert any(c.value.startswith("Decode path: eager") for c in app.caption)
+
+
+def test_batch_sweep_runs_and_records(app):
+    app.multiselect(key="live_sweep_methods").set_value(["baseline", "int8-weight-only"]).run()
+    app.select_slider(key="live_sweep_max").set_value(2).run()
+    app.button(key="live_sweep_run").click().run()
+    _ok(app)
+    table = _table(app, "weights GB/s")
+    assert list(table["batch"]) == [1, 2, 1, 2] and (table["% of peak"] > 0).all()
+    assert any(c.value.startswith("2 runs stored") or "runs stored" in c.value for c in app.caption)
+
+
 def test_speculative_draft_model_needs_an_id(app):
     app.selectbox(key="live_spec_drafter").set_value("draft-model").run()
     app.text_input(key="live_spec_draft_id").set_value("tiny").run()
