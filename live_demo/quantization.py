@@ -448,7 +448,13 @@ def weight_bytes(model) -> dict:
 
     def add(t, is_linear: bool) -> None:
         nonlocal total, linear
-        if t is None or t.data_ptr() in seen or t.numel() == 0:
+        if t is None or t.numel() == 0:
+            return
+        if _is_wrapper_subclass(t):  # e.g. a torchao quantized weight: count the tensors it holds
+            for inner in _inner_tensors(t):
+                add(inner, is_linear)
+            return
+        if t.data_ptr() in seen:
             return
         seen.add(t.data_ptr())
         alive.append(t)
@@ -478,6 +484,19 @@ def weight_bytes(model) -> dict:
         for t in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False)):
             add(t, is_linear and module is not model)
     return {"weight_bytes": total, "linear_weight_bytes": linear}
+
+
+def _is_wrapper_subclass(t) -> bool:
+    """A tensor subclass that stores its data in inner tensors (torchao's quantized weights do)."""
+    import torch
+
+    return type(t) not in (torch.Tensor, torch.nn.Parameter) and hasattr(t, "__tensor_flatten__")
+
+
+def _inner_tensors(t) -> list:
+    """The plain tensors inside a wrapper subclass, recursively (its __tensor_flatten__ attribute names)."""
+    names, _ = t.__tensor_flatten__()
+    return [getattr(t, n) for n in names]
 
 
 def dequantized_linear_weights(model) -> dict:
