@@ -46,6 +46,7 @@ from live_demo.models import (
     load_model,
     model_summary,
 )
+from live_demo.quantization import GRANULARITIES
 from live_demo.reports import (
     CompressionEvalReport,
     CompressionReport,
@@ -66,7 +67,7 @@ __all__ = [  # the public face: what pages, the CLI and the benchmark may use
     "benchmark_facts", "calibration_ids", "check_same_tokenizer", "draft_free_speedup", "drafter_params",
     "eval_ids", "linear_layer_names", "load_draft", "load_model", "load_qa_set", "model_summary", "prompt_suits",
     "quantization_methods", "run_compression", "run_compression_eval", "run_quantization", "run_speculative",
-    "short_dtype", "views", "weight_format", "run_sweep", "SweepReport", "BATCHES", "decode_path_note",
+    "short_dtype", "views", "weight_format", "GRANULARITIES", "run_sweep", "SweepReport", "BATCHES", "decode_path_note",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -91,12 +92,16 @@ SPEC_PROMPTS = {
     "chat": "Write a short story about a robot who learns to paint.",
 }
 COPY_HEAVY = ("code-copy",)
-# Which drafters each preset prompt suits, and why (shown on the page next to the prompt).
+# Which drafters each preset prompt suits, and why (shown on the page next to the prompt). The early-exit draft is
+# the target's first layers with no training, so it suits none (acceptance 0.006 on the H200, docs/BENCHMARKS.md).
 SPEC_PROMPT_NOTES = {
-    "code-copy": ("prompt-lookup", "The answer copies the prompt, so prompt lookup finds most next tokens in it."),
-    "summary": ("prompt-lookup", "A summary reuses phrases of the paragraph: prompt lookup finds some of them."),
-    "chat": ("int8-self", "Open-ended text copies nothing from the prompt: prompt lookup has nothing to propose; a "
-                          "drafter that is a model (int8 self-draft, draft model) suits it."),
+    "code-copy": (("prompt-lookup", "int8-self", "draft-model"),
+                  "The answer copies the prompt, so prompt lookup finds most next tokens in it."),
+    "summary": (("prompt-lookup", "int8-self", "draft-model"),
+                "A summary reuses phrases of the paragraph: prompt lookup finds some of them."),
+    "chat": (("int8-self", "draft-model"),
+             "Open-ended text copies little from the prompt, so prompt lookup has little to propose; a drafter "
+             "that is a trained model (int8 self-draft, a draft model) suits it."),
 }
 
 
@@ -104,10 +109,9 @@ def prompt_suits(preset: str | None, drafter: str) -> str:
     """One sentence on whether the preset prompt suits the drafter ("" for a typed prompt or unknown preset)."""
     if preset not in SPEC_PROMPT_NOTES:
         return ""
-    best, why = SPEC_PROMPT_NOTES[preset]
-    fit = "suits" if drafter == best or (best != "prompt-lookup" and drafter not in DRAFT_FREE) else \
-        "does not suit"
-    return f"This prompt {fit} {drafter}. {why}"
+    suited, why = SPEC_PROMPT_NOTES[preset]
+    extra = " The early-exit draft is untrained, so it suits no prompt here." if drafter == "early-exit" else ""
+    return f"This prompt {'suits' if drafter in suited else 'does not suit'} {drafter}. {why}{extra}"
 
 
 def quantization_methods(device: str) -> list[str]:

@@ -80,7 +80,7 @@ def quantization_tab(lm) -> None:
     c1, c2, c3 = st.columns(3)
     layer = c1.selectbox("Weight matrix", api.linear_layer_names(lm), key="live_absmax_layer")
     bits = c2.slider("Bits", 2, 8, 4, key="live_absmax_bits")
-    gran = c3.radio("One scale per", ["tensor", "channel", "group"], index=2, key="live_absmax_gran", horizontal=True)
+    gran = c3.radio("One scale per", api.GRANULARITIES, index=2, key="live_absmax_gran", horizontal=True)
     try:
         ex = api.absmax_explainer(lm, layer, bits, gran, 32)
         st.plotly_chart(views.histogram_figure(ex), key="live_absmax_hist")
