@@ -326,6 +326,7 @@ def run_speculative(lm, prompt: str, drafter_name: str, draft_len: int = 4, max_
     progress(fraction, message) moves token by token. A draft_lm with another tokenizer raises
     TokenizerMismatchError; a list prompt, a bool count or early_exit_layers=0 raise BadInputError.
     """
+    from live_demo.fastpath import compile_seconds
     from live_demo.speculative import SpecConfig, build_drafter, hf_generate, speculative_decode
 
     check_new_tokens(max_new_tokens, MAX_NEW_TOKENS)
@@ -355,6 +356,9 @@ def run_speculative(lm, prompt: str, drafter_name: str, draft_len: int = 4, max_
                                timings={"speculative": spec_rate}, source=source,
                                decode_path=spec.extra.get("decode_path", "eager"))
     report.decode_note = spec.extra.get("decode_note", "")
+    if compile_seconds(lm.model):
+        report.decode_note += f"{'; ' if report.decode_note else ''}compiled shapes took " \
+                              f"{compile_seconds(lm.model):.1f} s on first use, reused by later runs"
     if not compare:
         return report
     plain, plain_rate = median_run(runs["plain"])

@@ -157,6 +157,11 @@ class CastInputLinear(torch.nn.Module):
         self.compute_dtype = compute_dtype
         self.in_features, self.out_features = inner.in_features, inner.out_features
 
+    def dequantized_weight(self) -> torch.Tensor:
+        from live_demo.quantization import _bnb_dequantize
+
+        return _bnb_dequantize(self.inner)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(x.to(self.compute_dtype)).to(x.dtype)
 

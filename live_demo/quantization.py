@@ -597,6 +597,7 @@ def measure_model(
     on_token(i, n) is called after each generated token (the page's progress bar).
     """
     from live_demo.decoding import median_run
+    from live_demo.fastpath import compile_seconds
 
     sizes = weight_bytes(model)
     ppl = perplexity(model, eval_ids, stop_event)
@@ -613,6 +614,7 @@ def measure_model(
         "decode_tokens_per_s_max": rate["max"],
         "timing_runs": rate["n"],
         "decode_path": run.extra.get("decode_path", "eager"),
+        "compile_seconds": compile_seconds(model),  # 0 unless the compiled path compiled shapes of this model
         "generate_tokens_per_s": run.tokens_per_s,
         "new_tokens": len(run.new_ids),
         "answer": tokenizer.decode(run.new_ids, skip_special_tokens=True),

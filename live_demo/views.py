@@ -123,6 +123,8 @@ def _quant_row(name: str, m: dict, base: dict) -> dict:
                          f"{m.get('decode_tokens_per_s_max', m['decode_tokens_per_s']):.1f}",
         "runs": m.get("timing_runs", 1),
         "speedup ×": round(m["decode_tokens_per_s"] / base["decode_tokens_per_s"], 2),
+        "decode path": m.get("decode_path", "eager"),
+        "compile s": round(m.get("compile_seconds", 0.0), 1),
         "answer": m["answer"],
     })
     return row
