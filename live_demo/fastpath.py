@@ -26,6 +26,7 @@ CACHE_BUCKET = 256  # static caches are sized in multiples of this, so similar r
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> compiled module
 _FAILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> why compiling failed
 _SHAPES_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(tokens, cache len): seconds}
+_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(positions, batch): StaticCache}
 
 
 @dataclass
@@ -43,14 +44,25 @@ class DecodePath:
     def static(self) -> bool:
         return self.name in ("static", "compiled")
 
-    def new_cache(self, model, max_len: int):
-        """An empty KV cache: DynamicCache for eager, else a StaticCache of at least `max_len` positions."""
+    def new_cache(self, model, max_len: int, batch: int = 1):
+        """An empty KV cache: DynamicCache for eager, else a StaticCache of at least `max_len` positions.
+
+        Static caches are kept per model, size and batch and reset for the next run, as transformers' generate
+        does: CUDA graphs are recorded for the cache's tensor addresses, and a new cache per run would make them
+        record again (or give up on graphs) every time.
+        """
         from transformers import DynamicCache, StaticCache
 
         if not self.static:
             return DynamicCache(config=model.config)
-        size = -(-max_len // CACHE_BUCKET) * CACHE_BUCKET
-        return StaticCache(config=model.config, max_cache_len=min(size, model.config.max_position_embeddings))
+        size = min(-(-max_len // CACHE_BUCKET) * CACHE_BUCKET, model.config.max_position_embeddings)
+        pool = _CACHES.setdefault(model, {})
+        cache = pool.get((size, batch))
+        if cache is None:
+            cache = pool[(size, batch)] = StaticCache(config=model.config, max_cache_len=size)
+        else:
+            cache.reset()
+        return cache
 
     def step(self, model, ids, cache, keep: int = 0, prefill: bool = False):
         """One forward pass (see decoding.forward); compiled for decode steps on the compiled path."""

@@ -48,7 +48,7 @@ def batched_decode_seconds(model, prompt_ids: list[int], batch: int, new_tokens:
 
     device = next(model.parameters()).device
     with torch.inference_mode(), oom_guard():
-        cache = path.new_cache(model, len(prompt_ids) + new_tokens + 1)
+        cache = path.new_cache(model, len(prompt_ids) + new_tokens + 1, batch)
         ids = torch.tensor([prompt_ids] * batch, device=device)
         logits = path.step(model, ids, cache, keep=1, prefill=True)[:, -1]
         token = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
@@ -101,6 +101,8 @@ def decode_sweep(lm, methods: list[str], batches: tuple = BATCHES, new_tokens: i
                 raise RunCancelled("Stopped by the user.")
             note((n + i / len(batches)) / len(methods), f"{name}: batch {batch}")
             try:
+                if decode.name == "compiled":  # a new batch shape compiles (or records a CUDA graph): not timed
+                    batched_decode_seconds(model, prompt_ids, batch, 3, decode)
                 seconds = [batched_decode_seconds(model, prompt_ids, batch, new_tokens, decode)
                            for _ in range(repeats)]
             except OutOfMemoryError as exc:
