@@ -276,3 +276,26 @@ def test_no_unsafe_html_left_in_the_app():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
             if pattern.search(line)]
     assert not hits, hits
+
+
+def test_live_demo_pages_use_only_public_faces_and_stay_short():
+    """Pages import live_demo only through live_demo / live_demo.api, the recommender only through its api, and
+    live_demo imports neither the recommender nor streamlit (issue 11)."""
+    import ast
+
+    allowed = {"streamlit", "live_demo", "live_demo.api", "recommender", "recommender.api", "common.history",
+               "common.text", "pages.live_demo_page_tabs", "__future__", "gc"}
+    for page in ("live_demo_page.py", "live_demo_page_tabs.py"):
+        source = (ROOT / "pages" / page).read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert modules <= allowed, (page, modules - allowed)
+        assert len(source.splitlines()) <= 150, page
+        keys = re.findall(r"key=f?\"([^\"]+)\"", source)
+        assert keys and all(k.startswith("live_") for k in keys), page
+    for path in (ROOT / "live_demo").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in names if m.split(".")[0] in ("recommender", "streamlit", "catalog")}, path.name
