@@ -241,3 +241,12 @@ def test_cli_errors_are_one_line_and_exit_2(capsys, argv):
     code, err = _cli(capsys, *argv)
     lines = [line for line in err.strip().splitlines() if not line.startswith("[live_demo]")]  # progress notes
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err
+
+
+def test_importing_the_public_face_imports_neither_torch_nor_streamlit():
+    import subprocess
+    import sys
+
+    code = ("import sys, live_demo.api; "
+            "sys.exit(any(m in sys.modules for m in ('torch', 'transformers', 'streamlit', 'recommender')))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
