@@ -185,6 +185,7 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
 
     check_new_tokens(max_new_tokens)
     check_int("repeats", repeats, 1, 20)
+    check_int("eval_tokens", eval_tokens, 2, 4096)
     if isinstance(methods, str):
         raise BadInputError("methods must be a list of method names, e.g. ['int8-weight-only']")
     specs = {m: QuantMethod.from_name(m) for m in methods}
@@ -303,6 +304,8 @@ def run_compression_eval(lm, ratio: float = 2.0, limit: int | None = None, with_
     from live_demo.llmlingua_peer import LLMLinguaPeer, llmlingua_available
     from live_demo.qa_eval import evaluate
 
+    if limit is not None:
+        check_int("limit", limit, 1)
     methods = list(methods)
     peer = None
     if with_llmlingua and llmlingua_available():

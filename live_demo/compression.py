@@ -47,7 +47,8 @@ class CompressionSettings:
     seed: int = 0  # for "random"
 
     def __post_init__(self):
-        if not (isinstance(self.ratio, (int, float)) and math.isfinite(self.ratio) and 1.0 <= self.ratio <= 20):
+        if isinstance(self.ratio, bool) or not (isinstance(self.ratio, (int, float)) and math.isfinite(self.ratio)
+                                                and 1.0 <= self.ratio <= 20):
             raise ValueError(f"ratio must be a number between 1 and 20, got {self.ratio!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")

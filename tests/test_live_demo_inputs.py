@@ -115,6 +115,12 @@ def test_bool_counts_and_zero_early_exit_layers_are_refused(tiny_lm):
         SpecConfig(draft_len=True)
     with pytest.raises(BadInputError, match="bits"):
         explain_absmax(torch.randn(8, 64), True, "channel")
+    with pytest.raises(ValueError, match="ratio"):
+        CompressionSettings(ratio=True)
+    with pytest.raises(BadInputError, match="limit"):
+        api.run_compression_eval(tiny_lm, limit=True, with_llmlingua=False)
+    with pytest.raises(BadInputError, match="eval_tokens"):
+        api.run_quantization(tiny_lm, [], eval_tokens=False)
     for layers in (0, True, tiny_lm.model.config.num_hidden_layers):
         with pytest.raises(BadInputError, match="early_exit_layers"):
             build_drafter("early-exit", tiny_lm.model, early_exit_layers=layers)
