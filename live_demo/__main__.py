@@ -159,11 +159,11 @@ def _bench_summary(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from common.history import HistoryError, RunHistory
-    from live_demo.errors import LiveDemoError
+    from live_demo.api import LiveDemoError
 
     try:
         if args.command == "bench":
-            from live_demo.bench import run_bench
+            from live_demo.api import run_bench
 
             result = run_bench(device=args.device, quick=args.quick, model_id=args.model,
                                record=not args.no_history, progress=_progress,

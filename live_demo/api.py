@@ -68,6 +68,7 @@ __all__ = [  # the public face: what pages, the CLI and the benchmark may use
     "eval_ids", "linear_layer_names", "load_draft", "load_model", "load_qa_set", "model_summary", "prompt_suits",
     "quantization_methods", "run_compression", "run_compression_eval", "run_quantization", "run_speculative",
     "short_dtype", "views", "weight_format", "GRANULARITIES", "run_sweep", "SweepReport", "BATCHES", "decode_path_note",
+    "run_bench",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -437,3 +438,12 @@ def decode_path_note(device: str) -> str:
 
     path = choose_path(device)
     return f"Decode path: {path.name}" + (f" ({path.note})" if path.note else "")
+
+
+def run_bench(device: str = "auto", quick: bool = False, model_id: str | None = None, record: bool = True,
+              progress=None, sections: tuple | None = None) -> dict:
+    """The fixed-prompt benchmark as one JSON-ready dict (see live_demo.bench.run_bench and its SECTIONS)."""
+    from live_demo import bench
+
+    kwargs = {} if sections is None else {"sections": tuple(sections)}
+    return bench.run_bench(device=device, quick=quick, model_id=model_id, record=record, progress=progress, **kwargs)
