@@ -5,8 +5,11 @@ fewer weight bytes (quantization) help; as the batch grows the same read serves 
 becomes compute-bound and dequantization overhead makes quantization stop paying. For each method and batch:
 
 - tokens_per_s = batch x decode steps / seconds (greedy, the same prompt in every row, after the prefill);
-- achieved_gbps = weight bytes x decode steps / seconds / 1e9: the weights read per second. KV-cache and
-  activation traffic are not counted, so it is a lower bound on the bytes moved;
+- weights_gbps = weight bytes x decode steps / seconds / 1e9: the weights read per second;
+- achieved_gbps adds the KV cache read per step: 2 (K and V) x layers x KV heads x head dim x bytes per value x
+  positions x batch, where positions is the static cache's full length on the static/compiled paths (attention
+  reads every slot, masked or not) and the mean context on the eager path. Activations are not counted, so it
+  is still a lower bound on the bytes moved;
 - pct_of_peak = achieved_gbps / peak_gbps, where peak_gbps is this device's measured copy bandwidth (bytes read
   plus bytes written by a large device-to-device copy), so the figure needs no datasheet.
 """
@@ -40,6 +43,25 @@ def copy_bandwidth_gbps(device: str, megabytes: int | None = None, repeats: int 
         times.append(time.perf_counter() - start)
     del src, dst
     return 2 * size / spread(times)["median"] / 1e9
+
+
+def kv_bytes_per_step(config, positions: int, batch: int, value_bytes: int) -> int:
+    """Bytes of K and V read by one decode step: 2 x layers x KV heads x head dim x value bytes x positions x batch."""
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return 2 * config.num_hidden_layers * heads * head_dim * value_bytes * positions * batch
+
+
+def _kv_positions(path, prompt_len: int, new_tokens: int) -> int:
+    from live_demo.fastpath import CACHE_BUCKET
+
+    if path.static:
+        return -(-(prompt_len + new_tokens + 1) // CACHE_BUCKET) * CACHE_BUCKET
+    return prompt_len + new_tokens // 2
+
+
+def _value_bytes(dtype: str) -> int:
+    return 4 if dtype == "float32" else 2
 
 
 def batched_decode_seconds(model, prompt_ids: list[int], batch: int, new_tokens: int, path) -> float:
@@ -110,10 +132,14 @@ def decode_sweep(lm, methods: list[str], batches: tuple = BATCHES, new_tokens: i
                 break
             steps = new_tokens - 1
             rate = spread([batch * steps / s for s in seconds])
-            achieved = wbytes * steps / spread(seconds)["median"] / 1e9
+            per_step = spread(seconds)["median"] / steps
+            kv = kv_bytes_per_step(lm.model.config, _kv_positions(decode, len(prompt_ids), new_tokens), batch,
+                                   _value_bytes(lm.dtype))
+            achieved = (wbytes + kv) / per_step / 1e9
             rows.append({"method": name, "weight_format": weight_format(name), "batch": batch,
                          "tokens_per_s": rate["median"], "tokens_per_s_min": rate["min"],
                          "tokens_per_s_max": rate["max"], "runs": rate["n"], "weight_bytes": wbytes,
+                         "kv_bytes_per_step": kv, "weights_gbps": wbytes / per_step / 1e9,
                          "achieved_gbps": achieved, "pct_of_peak": 100 * achieved / peak})
         if model is not lm.model:
             del model
