@@ -15,7 +15,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-KINDS = ("quantization", "compression", "speculative")
+KINDS = ("quantization", "compression", "speculative", "sweep")  # sweep: decode tok/s against batch size
 ENV_VAR = "ELLM_HISTORY_DB"
 SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from live_demo.decoding import crop_to, forward, new_cache, oom_guard
-from live_demo.errors import EmptyPromptError, PromptTooLongError, RunCancelled
+from live_demo.decoding import crop_to, encode_text, forward, new_cache, oom_guard
+from live_demo.errors import EmptyPromptError, PromptTooLongError, RunCancelled, check_text
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 METHODS = ("longlingua", "lingua", "selective", "random")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Preset names of CompressionSettings.from_name, in the order the page and the CLI offer them.
+PRESETS = ("ours", "lingua", "selective-word", "selective-phrase", "random")
+# Sentence ends that need no following space (Chinese and Japanese full stops, full-width ! and ?).
+WIDE_SENTENCE_END = ("\u3002", "\uff01", "\uff1f")
+REPLACEMENT = "\ufffd"  # what decoding part of a multi-byte character gives
 # Nats per question token that a later sentence, read after the opening one, must add to p(question | opening)
 # to outrank the opening sentence. Chosen on the dev half of the QA set: there, sentences that held the answer
 # added 0.35 or more, and where the answer was in the opening sentence the best other one added at most 0.01.
@@ -43,7 +47,8 @@ class CompressionSettings:
     seed: int = 0  # for "random"
 
     def __post_init__(self):
-        if not (isinstance(self.ratio, (int, float)) and math.isfinite(self.ratio) and 1.0 <= self.ratio <= 20):
+        if isinstance(self.ratio, bool) or not (isinstance(self.ratio, (int, float)) and math.isfinite(self.ratio)
+                                                and 1.0 <= self.ratio <= 20):
             raise ValueError(f"ratio must be a number between 1 and 20, got {self.ratio!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
@@ -104,13 +109,29 @@ class CompressionResult:
                 "compressed_tokens": self.compressed_tokens, "ratio": self.ratio, "seconds": self.seconds}
 
 
-def load_qa_set(path: Path | None = None) -> dict:
-    """The project's QA set: {"instruction": str, "items": [{"id", "context", "question", "answer"}, ...]}."""
-    data = json.loads(Path(path or DATA_DIR / "qa.json").read_text())
+def load_qa_set(path: Path | str | None = None) -> dict:
+    """A QA set: {"instruction": str, "items": [{"id", "context", "question", "answer"}, ...]}.
+
+    Default: the project's set (live_demo/data/qa.json). Raises ValueError naming the problem for a file that is
+    not JSON or does not follow that schema (every field a non-empty string).
+    """
+    source = Path(path or DATA_DIR / "qa.json")
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read the QA file {str(source)!r}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("instruction"), str) \
+            or not isinstance(data.get("items"), list) or not data["items"]:
+        raise ValueError(f"{str(source)!r} is not a QA set: it needs an \"instruction\" string and a non-empty "
+                         "\"items\" list")
     for item in data["items"]:
+        if not isinstance(item, dict):
+            raise ValueError(f"every QA item must be an object, got {type(item).__name__}")
         missing = {"id", "context", "question", "answer"} - set(item)
         if missing:
             raise ValueError(f"QA item {item.get('id', '?')} lacks {sorted(missing)}")
+        if not all(isinstance(item[k], str) and item[k].strip() for k in ("id", "context", "question", "answer")):
+            raise ValueError(f"QA item {item['id']!r}: id, context, question and answer must be non-empty texts")
     return data
 
 
@@ -139,7 +160,7 @@ def _keep_top(scores: list[float], budget: int) -> list[bool]:
 
 def _prefix_ids(tokenizer, text: str) -> list[int]:
     bos = tokenizer.bos_token_id
-    ids = tokenizer.encode(text, add_special_tokens=False) if text else []
+    ids = encode_text(tokenizer, text) if text else []
     return ([bos] if bos is not None else []) + ids
 
 
@@ -204,7 +225,8 @@ def _sentence_spans(pieces: list[str]) -> list[tuple[int, int]]:
     spans, start = [], 0
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1
-        if last or (piece.rstrip().endswith((".", "!", "?")) and pieces[i + 1][:1].isspace()):
+        if last or (piece.rstrip().endswith((".", "!", "?")) and pieces[i + 1][:1].isspace()) \
+                or piece.rstrip().endswith(WIDE_SENTENCE_END):
             spans.append((start, i + 1))
             start = i + 1
     return spans
@@ -224,7 +246,7 @@ def question_relevance(model, tokenizer, context_ids: list[int], spans, question
     import torch
 
     device = next(model.parameters()).device
-    q_ids = tokenizer.encode(" Question: " + question, add_special_tokens=False)
+    q_ids = encode_text(tokenizer, " Question: " + question)
     opening = context_ids[spans[0][0]:spans[0][1]] if spans else []
     out = []
     with torch.inference_mode(), oom_guard():
@@ -289,15 +311,30 @@ def question_aware(model, tokenizer, context_ids: list[int], pieces: list[str], 
     return keep, scores
 
 
+def _is_wide(text: str) -> bool:
+    """A text starting with a wide (CJK) character: scripts written without spaces, where each one is a unit."""
+    return bool(text) and unicodedata.east_asian_width(text[0]) in ("W", "F")
+
+
 def _word_units(pieces: list[str], unit: str) -> list[tuple[int, int]]:
-    """Token spans of words (a new word starts at a token beginning with whitespace) or phrases (cut at , ; : .)."""
+    """Token spans of words or phrases (cut at , ; : . and their full-width forms).
+
+    A new word starts at a token beginning with whitespace, and at every wide (CJK) character: Chinese and
+    Japanese have no spaces, so without this a whole paragraph was one "word". The pieces of the continuation
+    tokens of a multi-byte character are empty (see `character_pieces`), so a character is never cut.
+    """
     spans, start = [], 0
     for i in range(1, len(pieces) + 1):
         at_end = i == len(pieces)
-        if unit == "word":
-            boundary = at_end or pieces[i][:1].isspace()
+        if at_end:
+            boundary = True
+        elif not pieces[i]:  # the continuation of a character split across tokens
+            boundary = False
+        elif unit == "word":
+            boundary = pieces[i][:1].isspace() or _is_wide(pieces[i]) or _is_wide(pieces[i - 1][-1:])
         else:
-            boundary = at_end or pieces[i - 1].rstrip().endswith((",", ";", ":", ".", "!", "?"))
+            boundary = pieces[i - 1].rstrip().endswith((",", ";", ":", ".", "!", "?", "\u3001", "\uff0c",
+                                                        "\uff1b", "\uff1a") + WIDE_SENTENCE_END)
         if boundary:
             spans.append((start, i))
             start = i
@@ -337,19 +374,60 @@ def random_drop(n: int, budget: int, seed: int) -> tuple[list[bool], list[float]
     return [i in chosen for i in range(n)], [1.0 if i in chosen else 0.0 for i in range(n)]
 
 
+def character_pieces(tokenizer, ids: list[int], max_span: int = 64) -> tuple[list[str], list[tuple[int, int]]]:
+    """(display text per token, [start, end) token spans that decode to whole characters).
+
+    Byte-level tokenizers split a multi-byte character (most CJK characters, many emoji) across tokens; decoding
+    one of those tokens alone gives U+FFFD. Such tokens are grouped with their neighbours until the group decodes
+    cleanly; the group's text is shown on its first token and the others get "". Compressors keep or drop a
+    group as a whole, so a kept character is never cut (a Chinese context at 2x used to come out with 40 U+FFFD).
+    A group that never decodes cleanly (the text itself holds U+FFFD) stops after `max_span` tokens.
+    """
+    pieces: list[str] = []
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(ids):
+        j = i + 1
+        text = tokenizer.decode(ids[i:j])
+        while REPLACEMENT in text and j < len(ids) and j - i < max_span:
+            j += 1
+            text = tokenizer.decode(ids[i:j])
+        if REPLACEMENT in text and j - i == max_span:  # U+FFFD in the text itself: fall back to one token
+            j = i + 1
+            text = tokenizer.decode(ids[i:j])
+        spans.append((i, j))
+        pieces += [text] + [""] * (j - i - 1)
+        i = j
+    return pieces, spans
+
+
+def whole_characters(keep: list[bool], scores: list[float], spans: list[tuple[int, int]]) -> list[bool]:
+    """`keep` with every multi-token character kept or dropped whole (kept when at least half of it was kept),
+    and never empty: when nothing is kept, the highest-scoring character is."""
+    keep = list(keep)
+    for start, end in spans:
+        if end - start > 1:
+            keep[start:end] = [2 * sum(keep[start:end]) >= end - start] * (end - start)
+    if spans and not any(keep):
+        start, end = max(spans, key=lambda s: max(scores[s[0]:s[1]]))
+        keep[start:end] = [True] * (end - start)
+    return keep
+
+
 def compress(model, tokenizer, context: str, question: str = "", instruction: str = "",
              settings: CompressionSettings | None = None, max_context_tokens: int = 2048,
              stop_event: threading.Event | None = None) -> CompressionResult:
     """Compress `context` to the settings' ratio over the whole prompt; instruction and question are kept."""
     settings = settings or CompressionSettings()
-    if not context or not context.strip():
+    context = check_text("context", "" if context is None else context)
+    question, instruction = check_text("question", question or ""), check_text("instruction", instruction or "")
+    if not context.strip():
         raise EmptyPromptError("The context to compress is empty: paste some text first.")
-    context_ids = tokenizer.encode(context, add_special_tokens=False)
+    context_ids = encode_text(tokenizer, context)
     if len(context_ids) > max_context_tokens:
         raise PromptTooLongError(f"The context has {len(context_ids)} tokens; the cap is {max_context_tokens}.")
-    pieces = [tokenizer.decode([t]) for t in context_ids]
-    other = len(tokenizer.encode(instruction, add_special_tokens=False)) if instruction else 0
-    other += len(tokenizer.encode(question, add_special_tokens=False)) if question else 0
+    pieces, characters = character_pieces(tokenizer, context_ids)
+    other = len(encode_text(tokenizer, instruction)) + len(encode_text(tokenizer, question))
     budget = context_budget(len(context_ids), other, settings.ratio)
     start = time.perf_counter()
     if settings.method == "random":
@@ -362,5 +440,6 @@ def compress(model, tokenizer, context: str, question: str = "", instruction: st
         prefix = _prefix_ids(tokenizer, instruction)
         keep, scores = iterative_lingua(model, tokenizer, prefix, context_ids, budget, settings.segment_tokens,
                                         stop_event)
+    keep = whole_characters(keep, scores, characters)
     return CompressionResult(settings.method, context_ids, keep, pieces, scores, other,
                              time.perf_counter() - start)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 
-from live_demo.errors import EmptyPromptError, OutOfMemoryError, PromptTooLongError, RunCancelled
+from live_demo.errors import (
+    EmptyPromptError,
+    OutOfMemoryError,
+    PromptTooLongError,
+    RunCancelled,
+    check_int,
+    check_text,
+)
 
 MAX_PROMPT_TOKENS = 1024
 MAX_NEW_TOKENS = 256
@@ -47,16 +55,45 @@ def synchronize(device: str) -> None:
 
 
 def check_new_tokens(max_new_tokens: int, cap: int = MAX_NEW_TOKENS) -> int:
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1 or max_new_tokens > cap:
-        raise ValueError(f"max_new_tokens must be an integer between 1 and {cap}, got {max_new_tokens!r}")
-    return max_new_tokens
+    """max_new_tokens when it is a whole number (a bool is not) from 1 to `cap`; else BadInputError."""
+    return check_int("max_new_tokens", max_new_tokens, 1, cap)
+
+
+def encode_text(tokenizer, text: str) -> list[int]:
+    """Token ids of user text, as text: a typed `<|im_start|>` or `<|endoftext|>` stays characters.
+
+    Special-token strings inside user text are not parsed into control tokens (split_special_tokens), so pasted
+    text cannot forge a chat-turn boundary or an end of sequence.
+    """
+    return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
+
+
+def encode_markup(tokenizer, text: str) -> list[int]:
+    """Token ids of the chat template's own text, whose special-token strings are real control tokens."""
+    return list(tokenizer.encode(text, add_special_tokens=False)) if text else []
+
+
+PLACEHOLDER = "\ue000USER\ue000"  # a private-use character: never part of a template or a typical text
+
+
+def chat_template_parts(tokenizer) -> tuple[str, str] | None:
+    """(template text before, after) the user message, or None when the tokenizer has no chat template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    text = tokenizer.apply_chat_template([{"role": "user", "content": PLACEHOLDER}], tokenize=False,
+                                         add_generation_prompt=True)
+    before, _, after = text.partition(PLACEHOLDER)
+    return before, after
 
 
 def check_prompt(text: str, tokenizer, cap: int = MAX_PROMPT_TOKENS) -> list[int]:
-    """Token ids of a user prompt, or a clear error for an empty or too-long prompt."""
-    if text is None or not str(text).strip():
+    """Token ids of a user prompt, or a clear error for an empty, too-long or non-text (e.g. list) prompt."""
+    if text is None:
         raise EmptyPromptError("The prompt is empty: type some text first.")
-    ids = tokenizer.encode(str(text), add_special_tokens=False)
+    check_text("prompt", text)
+    if not text.strip():
+        raise EmptyPromptError("The prompt is empty: type some text first.")
+    ids = encode_text(tokenizer, text)
     if len(ids) > cap:
         raise PromptTooLongError(
             f"The prompt has {len(ids)} tokens; the cap is {cap}. Shorten it or raise the cap."
@@ -65,17 +102,14 @@ def check_prompt(text: str, tokenizer, cap: int = MAX_PROMPT_TOKENS) -> list[int
 
 
 def chat_prompt_ids(tokenizer, user_text: str, cap: int = MAX_PROMPT_TOKENS) -> list[int]:
-    """Wrap a user message in the model's chat template when it has one (SmolLM2-Instruct does)."""
-    check_prompt(user_text, tokenizer, cap)
-    if getattr(tokenizer, "chat_template", None):
-        ids = tokenizer.apply_chat_template(
-            [{"role": "user", "content": user_text}], add_generation_prompt=True, tokenize=True
-        )
-        if hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        ids = list(ids)
-    else:
-        ids = tokenizer.encode(user_text, add_special_tokens=False)
+    """Wrap a user message in the model's chat template when it has one (SmolLM2-Instruct does).
+
+    The template's text is encoded with its special tokens and the user's text as plain text (encode_text).
+    """
+    user_ids = check_prompt(user_text, tokenizer, cap)
+    parts = chat_template_parts(tokenizer)
+    ids = user_ids if parts is None else \
+        encode_markup(tokenizer, parts[0]) + user_ids + encode_markup(tokenizer, parts[1])
     if len(ids) > cap:
         raise PromptTooLongError(f"The prompt has {len(ids)} tokens with the chat template; the cap is {cap}.")
     return ids
@@ -88,20 +122,31 @@ def new_cache(model):
 
 
 def crop_to(cache, length: int) -> None:
-    """Keep the first `length` positions of a DynamicCache (transformers 5.x crop() takes -tokens_to_remove)."""
+    """Keep the first `length` positions of a KV cache.
+
+    DynamicCache: transformers 5.x crop() takes -tokens_to_remove. StaticCache: its layers write at a running
+    position (cumulative_length); rewinding it in place keeps the tensors' addresses (CUDA graphs need that), and
+    the causal mask hides the stale entries beyond it until they are overwritten.
+    """
+    from transformers import StaticCache
+
+    if isinstance(cache, StaticCache):
+        for layer in cache.layers:
+            layer.cumulative_length.fill_(length)
+        return
     remove = cache.get_seq_length() - length
     if remove > 0:
         cache.crop(-remove)
 
 
-def forward(model, ids, cache, keep: int = 0):
+def forward(model, ids, cache, keep: int = 0, model_class=None):
     """One forward pass over `ids` (1, n) extending `cache` in place; returns logits (1, n, vocab).
 
     keep > 0 asks for the logits of the last `keep` positions only, (1, keep, vocab), where the model supports
     it: a 110-token prefill then skips 109 of 110 vocabulary projections (49k x 576 each for SmolLM2), which on
     a 2-core CPU is a visible share of a short generation.
     """
-    if keep and _supports_logits_to_keep(type(model)):
+    if keep and _supports_logits_to_keep(model_class or type(model)):
         return model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=keep).logits
     logits = model(input_ids=ids, cache=cache, use_cache=True).logits
     return logits[:, -keep:] if keep else logits
@@ -130,8 +175,24 @@ def plain_decode(
     stop_event: threading.Event | None = None,
     temperature: float = 0.0,
     seed: int = 0,
+    on_token=None,
+    path=None,
 ) -> DecodeResult:
-    """Token-by-token decoding on the KV cache: greedy when temperature == 0, else sampling."""
+    """Token-by-token decoding on the KV cache: greedy when temperature == 0, else sampling.
+
+    on_token(i, max_new_tokens) is called after the i-th new token (progress reporting). path: a
+    fastpath.DecodePath or its name; None = fastpath.choose_path (compiled on CUDA, eager on CPU). The result's
+    extra holds "decode_path" and "decode_note" (e.g. why a compiled run fell back to eager).
+    """
+    from live_demo.fastpath import DecodePath, choose_path, run_with_fallback
+
+    device = next(model.parameters()).device
+    chosen = path if isinstance(path, DecodePath) else choose_path(device.type, path, model)
+    return run_with_fallback(chosen, model, lambda p: _plain_decode(model, prompt_ids, max_new_tokens, stop_ids,
+                                                                    stop_event, temperature, seed, on_token, p))
+
+
+def _plain_decode(model, prompt_ids, max_new_tokens, stop_ids, stop_event, temperature, seed, on_token, path):
     import torch
 
     device = next(model.parameters()).device
@@ -141,22 +202,25 @@ def plain_decode(
     synchronize(device.type)
     start = time.perf_counter()
     with torch.inference_mode(), oom_guard():
-        cache = new_cache(model)
-        logits = forward(model, torch.tensor([prompt_ids], device=device), cache, keep=1)[0, -1]
+        cache = path.new_cache(model, len(prompt_ids) + max_new_tokens + 1)
+        logits = path.step(model, torch.tensor([prompt_ids], device=device), cache, keep=1, prefill=True)[0, -1]
         synchronize(device.type)
         prefill_s = time.perf_counter() - start
         calls = 1
         while len(new_ids) < max_new_tokens:
             token = pick_token(logits, temperature, gen)
             new_ids.append(token)
+            if on_token is not None:
+                on_token(len(new_ids), max_new_tokens)
             if token in stop_ids or len(new_ids) >= max_new_tokens:
                 break
             if stop_event is not None and stop_event.is_set():
                 raise RunCancelled("Stopped by the user.")
-            logits = forward(model, torch.tensor([[token]], device=device), cache, keep=1)[0, -1]
+            logits = path.step(model, torch.tensor([[token]], device=device), cache, keep=1)[0, -1]
             calls += 1
     synchronize(device.type)
-    return DecodeResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s)
+    return DecodeResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s,
+                        extra={"decode_path": path.name, "decode_note": path.note})
 
 
 def pick_token(logits, temperature: float, gen) -> int:
@@ -234,10 +298,19 @@ def decode_perplexity(model, ids: list[int], stop_event: threading.Event | None 
     return math.exp(nll / (len(ids) - 1))
 
 
-def timed(fn, device: str):
-    """(result, seconds) of fn(), synchronizing the GPU around it."""
-    synchronize(device)
-    start = time.perf_counter()
-    out = fn()
-    synchronize(device)
-    return out, time.perf_counter() - start
+def spread(values: list[float]) -> dict:
+    """{"median", "min", "max", "n"} of repeated measurements (the page and the bench JSON report all four)."""
+    if not values:
+        raise ValueError("spread needs at least one measurement")
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def median_run(runs: list, attribute: str = "tokens_per_s") -> tuple:
+    """(the run whose `attribute` is the median one, spread of that attribute over all runs).
+
+    With an even count the lower-middle run is returned and the spread's median is the mean of the two middle
+    values. Reporting the median and the range, rather than the best run, keeps a bimodal method visible.
+    """
+    values = [getattr(r, attribute) for r in runs]
+    order = sorted(range(len(runs)), key=values.__getitem__)
+    return runs[order[(len(runs) - 1) // 2]], spread(values)

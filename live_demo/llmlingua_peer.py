@@ -15,6 +15,8 @@ import importlib.util
 import time
 import types
 
+from live_demo.decoding import encode_text
+
 
 class _LocalEncoding:
     """Stands in for a tiktoken Encoding: only encode/decode are used by llmlingua."""
@@ -91,9 +93,9 @@ class LLMLinguaPeer:
         """(kept context token ids, seconds, instruction+question tokens) at the same whole-prompt ratio."""
         from live_demo.compression import context_budget
 
-        ctx_ids = self.tokenizer.encode(context, add_special_tokens=False)
-        other = len(self.tokenizer.encode(instruction, add_special_tokens=False))
-        other += len(self.tokenizer.encode(question, add_special_tokens=False))
+        ctx_ids = encode_text(self.tokenizer, context)
+        other = len(encode_text(self.tokenizer, instruction))
+        other += len(encode_text(self.tokenizer, question))
         target = context_budget(len(ctx_ids), other, ratio)
         start = time.perf_counter()
         out = self.pc.compress_prompt([context], target_token=target, use_context_level_filter=False,

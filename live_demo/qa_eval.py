@@ -14,28 +14,38 @@ import time
 from collections import Counter
 
 from live_demo.compression import CompressionSettings, compress, load_qa_set
-from live_demo.decoding import eos_ids, oom_guard, plain_decode, synchronize
+from live_demo.decoding import (
+    chat_template_parts,
+    encode_markup,
+    encode_text,
+    eos_ids,
+    oom_guard,
+    plain_decode,
+    synchronize,
+)
 from live_demo.errors import RunCancelled
 
-PLACEHOLDER = "@@CONTEXT@@"
 SPLITS = ("all", "dev", "held-out")
 
 
 def qa_split(item_id: str) -> str:
     """Fixed tuning split: odd-numbered items (q01, q03, ...) are "dev", even-numbered ones "held-out"."""
-    return "dev" if int(re.sub(r"\D", "", item_id)) % 2 else "held-out"
+    digits = re.sub(r"\D", "", item_id)
+    return "dev" if digits and int(digits) % 2 else "held-out"
 
 
 def prompt_parts(tokenizer, instruction: str, question: str) -> tuple[list[int], list[int]]:
-    """Token ids before and after the context, using the chat template when the tokenizer has one."""
-    user = f"{instruction}\n\nContext: {PLACEHOLDER}\n\nQuestion: {question}"
-    if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
-                                             add_generation_prompt=True)
-    else:
-        text = user + "\nAnswer:"
-    before, after = text.split(PLACEHOLDER)
-    return tokenizer.encode(before, add_special_tokens=False), tokenizer.encode(after, add_special_tokens=False)
+    """Token ids before and after the context, using the chat template when the tokenizer has one.
+
+    The template's own text is encoded with its special tokens; the instruction and the question, which may come
+    from a user's QA file, are encoded as plain text (decoding.encode_text).
+    """
+    parts = chat_template_parts(tokenizer)
+    head, tail = parts if parts is not None else ("", "\nAnswer:")
+    before = encode_markup(tokenizer, head) + encode_text(tokenizer, f"{instruction}\n\nContext: ")
+    after = encode_text(tokenizer, f"\n\nQuestion: {question}")
+    after += encode_markup(tokenizer, tail) if parts is not None else encode_text(tokenizer, tail)
+    return before, after
 
 
 def answer_score(model, prompt_ids: list[int], answer_ids: list[int]) -> tuple[float, float]:
@@ -73,15 +83,17 @@ def token_f1(prediction: str, reference: str) -> float:
 
 def evaluate(model, tokenizer, methods: list[str], ratio: float = 2.0, limit: int | None = None,
              generate: bool = False, max_answer_tokens: int = 12, peer=None,
-             stop_event: threading.Event | None = None, progress=None, split: str = "all") -> dict:
+             stop_event: threading.Event | None = None, progress=None, split: str = "all", qa: dict | None = None,
+             ) -> dict:
     """Per method: achieved ratio, quality_kept, compression seconds, prefill seconds saved (and F1 if generate).
 
     `methods` are CompressionSettings presets ("ours", "lingua", "selective-word", "random", ...) or "llmlingua"
     (needs `peer`, an LLMLinguaPeer). `split` restricts the items to the dev or held-out half (see qa_split).
+    `qa` is a QA set as load_qa_set returns it (default: the project's).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    qa = load_qa_set()
+    qa = qa or load_qa_set()
     items = [i for i in qa["items"] if split == "all" or qa_split(i["id"]) == split]
     items = items[:limit] if limit else items
     instruction = qa["instruction"]
@@ -95,8 +107,8 @@ def evaluate(model, tokenizer, methods: list[str], ratio: float = 2.0, limit: in
         if progress:
             progress(n / len(items), f"QA item {n + 1}/{len(items)}")
         before, after = prompt_parts(tokenizer, instruction, item["question"])
-        answer_ids = tokenizer.encode(item["answer"], add_special_tokens=False)
-        context_ids = tokenizer.encode(item["context"], add_special_tokens=False)
+        answer_ids = encode_text(tokenizer, item["answer"])
+        context_ids = encode_text(tokenizer, item["context"])
         full_q, full_s = answer_score(model, before + context_ids + after, answer_ids)
         full_answer = _generate(model, tokenizer, before + context_ids + after, max_answer_tokens, stops) \
             if generate else ""

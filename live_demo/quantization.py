@@ -7,15 +7,15 @@ X_low = Round(absmax(X_low) / absmax(X_high) * X_high), i.e. scale = absmax(X) /
 from __future__ import annotations
 
 import copy
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
 
+from common.formats import check_weight_format_id
 from live_demo.decoding import eos_ids, perplexity, plain_decode
+from live_demo.errors import check_int
 
-BASE_METHODS = ("fp32", "fp16", "bf16")
-CPU_METHODS = ("int8-dynamic-outlier", "int8-dynamic", "int8-dynamic-mixed", "int8-weight-only", "int4-g32",
-               "int4-g64-asym")
 # Layers whose inputs carry activation outliers (LLM.int8, Dettmers et al. 2022): on SmolLM2-135M, dynamic int8
 # on down_proj alone raised perplexity from 18.7 to 46.7, so the "mixed" recipe keeps them in full precision.
 OUTLIER_LAYERS = ("down_proj",)
@@ -24,57 +24,79 @@ OUTLIER_LAYERS = ("down_proj",)
 # fixed 6.0 of LLM.int8 marks 1120 of 1536 down_proj channels in SmolLM2's last layer (median absmax 7.8 there).
 OUTLIER_RATIO = 3.0
 OUTLIER_MAX_FRACTION = 0.2  # cap per layer, so a flat layer never turns into a dense fp32 matmul
-GPU_METHODS = ("torchao-int8wo", "bnb-int8", "bnb-nf4")
 GRANULARITIES = ("tensor", "channel", "group")
+KINDS = ("cast", "dynamic", "dynamic-outlier", "int8-weight-only", "int4-weight-only", "torchao", "bnb")
 
 
 @dataclass(frozen=True)
 class QuantMethod:
-    """A named quantization recipe."""
+    """A named quantization recipe and the weight format it stores (an id of common.formats.WEIGHT_FORMAT_IDS).
+
+    kind: how the copy is made, one of KINDS; it keys the quantizer (see `quantize_copy`) and, for our own layers,
+    the layer class (`qlayers.LAYER_CLASSES`).
+    """
 
     name: str
     bits: int
     group_size: int | None  # None = per output channel
-    kind: str  # "weight-only", "dynamic", "dynamic-outlier", "library", "cast"
+    kind: str
+    weight_format: str
     symmetric: bool = True
     skip: tuple = ()  # name suffixes of Linear layers left unquantized
+    gpu_only: bool = False
+    cpu_only: bool = False
+    package: str | None = None  # the optional library a method needs
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        check_weight_format_id(self.weight_format)
 
     @classmethod
     def from_name(cls, name: str) -> QuantMethod:
-        presets = {
-            "fp32": cls("fp32", 32, None, "cast"),
-            "fp16": cls("fp16", 16, None, "cast"),
-            "bf16": cls("bf16", 16, None, "cast"),
-            "int8-dynamic": cls("int8-dynamic", 8, None, "dynamic"),
-            "int8-dynamic-mixed": cls("int8-dynamic-mixed", 8, None, "dynamic", skip=OUTLIER_LAYERS),
-            "int8-dynamic-outlier": cls("int8-dynamic-outlier", 8, None, "dynamic-outlier"),
-            "int8-weight-only": cls("int8-weight-only", 8, None, "weight-only"),
-            "int4-g32": cls("int4-g32", 4, 32, "weight-only"),
-            "int4-g64-asym": cls("int4-g64-asym", 4, 64, "weight-only", symmetric=False),
-            "int4-g128": cls("int4-g128", 4, 128, "weight-only"),
-            "torchao-int8wo": cls("torchao-int8wo", 8, None, "library"),
-            "bnb-int8": cls("bnb-int8", 8, None, "library"),
-            "bnb-nf4": cls("bnb-nf4", 4, 64, "library"),
-        }
-        if name not in presets:
-            raise ValueError(f"Unknown quantization method {name!r}; choose one of {sorted(presets)}")
-        return presets[name]
+        if name not in METHODS:
+            raise ValueError(f"Unknown quantization method {name!r}; choose one of {sorted(METHODS)}")
+        return METHODS[name]
+
+
+METHODS: dict[str, QuantMethod] = {m.name: m for m in (
+    QuantMethod("fp32", 32, None, "cast", "fp32"),
+    QuantMethod("fp16", 16, None, "cast", "fp16"),
+    QuantMethod("bf16", 16, None, "cast", "bf16"),
+    # dynamic int8: int8 weights and per-call int8 activations, i.e. W8A8
+    QuantMethod("int8-dynamic", 8, None, "dynamic", "int8-w8a8", cpu_only=True),
+    QuantMethod("int8-dynamic-mixed", 8, None, "dynamic", "int8-w8a8", skip=OUTLIER_LAYERS, cpu_only=True),
+    QuantMethod("int8-dynamic-outlier", 8, None, "dynamic-outlier", "int8-w8a8", cpu_only=True),
+    QuantMethod("int8-weight-only", 8, None, "int8-weight-only", "int8"),
+    QuantMethod("int4-g32", 4, 32, "int4-weight-only", "int4-g32"),
+    QuantMethod("int4-g64-asym", 4, 64, "int4-weight-only", "int4-g64", symmetric=False),
+    QuantMethod("int4-g128", 4, 128, "int4-weight-only", "int4"),
+    QuantMethod("torchao-int8wo", 8, None, "torchao", "int8", gpu_only=True, package="torchao"),
+    QuantMethod("torchao-int4wo", 4, 128, "torchao", "int4", gpu_only=True, package="torchao"),
+    QuantMethod("torchao-fp8wo", 8, None, "torchao", "fp8", gpu_only=True, package="torchao"),
+    QuantMethod("bnb-int8", 8, None, "bnb", "int8-bnb", gpu_only=True, package="bitsandbytes"),
+    QuantMethod("bnb-nf4", 4, 64, "bnb", "nf4", gpu_only=True, package="bitsandbytes"),
+)}
 
 
 def available_methods(device: str) -> list[str]:
-    """Methods that can run on this device with the installed libraries."""
+    """Methods that can run on this device with the installed libraries, in the order the page lists them."""
     import importlib.util
 
-    methods = ["int8-weight-only", "int4-g32", "int4-g64-asym"]
-    if device == "cpu":
-        methods = ["int8-dynamic-outlier", "int8-dynamic", "int8-dynamic-mixed"] + methods
-    else:
-        methods = (["fp16"] if _bf16_default() else []) + methods  # the baseline itself is bf16 (or fp16)
-        if importlib.util.find_spec("torchao") is not None:
-            methods.append("torchao-int8wo")
-        if importlib.util.find_spec("bitsandbytes") is not None:
-            methods += ["bnb-int8", "bnb-nf4"]
-    return methods
+    order = ["int8-dynamic-outlier", "int8-dynamic", "int8-dynamic-mixed"] if device == "cpu" else \
+        (["fp16"] if _bf16_default() else [])  # on CUDA the baseline itself is bf16 (or fp16)
+    order += ["int8-weight-only", "int4-g32", "int4-g64-asym"]
+    if device != "cpu":
+        order += [name for name, m in METHODS.items() if m.package and importlib.util.find_spec(m.package)
+                  and (name != "torchao-fp8wo" or _fp8_supported())]
+    return order
+
+
+def _fp8_supported() -> bool:
+    """fp8 matmuls need compute capability 8.9 or newer (Ada, Hopper)."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 9)
 
 
 def _bf16_default() -> bool:
@@ -92,15 +114,13 @@ def absmax_quantize(weight, bits: int, granularity: str = "channel", group_size:
     """
     import torch
 
-    if bits < 2 or bits > 8:
-        raise ValueError(f"bits must be between 2 and 8, got {bits}")
+    check_int("bits", bits, 2, 8)
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     w = weight.detach().float()
     q_max = 2 ** (bits - 1) - 1  # e.g. 127 for int8, 7 for int4
     if granularity == "group":
-        if w.shape[-1] % group_size:
-            raise ValueError(f"in_features {w.shape[-1]} is not divisible by group_size {group_size}")
+        check_group_size_value(w.shape[-1], group_size)
         grouped = w.reshape(w.shape[0], -1, group_size)  # (out, in/group, group)
         scale = grouped.abs().amax(dim=-1, keepdim=True).clamp(min=1e-8) / q_max
         q = torch.clamp(torch.round(grouped / scale), -q_max - 1, q_max)
@@ -121,13 +141,27 @@ def minmax_quantize_groups(weight, bits: int, group_size: int):
     import torch
 
     w = weight.detach().float()
-    if w.shape[-1] % group_size:
-        raise ValueError(f"in_features {w.shape[-1]} is not divisible by group_size {group_size}")
+    check_group_size_value(w.shape[-1], group_size)
     grouped = w.reshape(w.shape[0], -1, group_size)  # (out, in/group, group)
     lo, hi = grouped.amin(dim=-1, keepdim=True), grouped.amax(dim=-1, keepdim=True)
     scale = ((hi - lo) / (2**bits - 1)).clamp(min=1e-8)
     u = torch.clamp(torch.round((grouped - lo) / scale), 0, 2**bits - 1)
     return u.to(torch.uint8).reshape(w.shape), scale.squeeze(-1), lo.squeeze(-1)
+
+
+def allowed_group_sizes(in_features: int) -> list[int]:
+    """Powers of two from 8 up that divide `in_features`: the group sizes int4 kernels use (gpt-fast: 32-256)."""
+    return [g for g in (8, 16, 32, 64, 128, 256, 512) if g <= in_features and in_features % g == 0]
+
+
+def check_group_size_value(in_features: int, group_size) -> int:
+    """`group_size` when it is a whole number > 0 dividing `in_features`; else ValueError naming the allowed sizes."""
+    allowed = allowed_group_sizes(in_features)
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1 \
+            or in_features % group_size:
+        raise ValueError(f"group size must be a positive whole number that in_features {in_features} is divisible "
+                         f"by, got {group_size!r}; allowed sizes here: {', '.join(map(str, allowed)) or 'none'}")
+    return group_size
 
 
 def explain_absmax(weight, bits: int, granularity: str = "channel", group_size: int = 128, bins: int = 80):
@@ -160,69 +194,9 @@ def explain_absmax(weight, bits: int, granularity: str = "channel", group_size: 
     }
 
 
-# ---------------------------------------------------------------- quantized Linear modules
+# ---------------------------------------------------------------- quantized copies
 
-def _make_int8_linear_cls():
-    import torch
-
-    class WeightOnlyInt8Linear(torch.nn.Module):
-        """int8 weights + one fp scale per output channel; dequantized inside forward."""
-
-        def __init__(self, linear):
-            super().__init__()
-            q, scale, _ = absmax_quantize(linear.weight, 8, "channel")
-            self.in_features, self.out_features = linear.in_features, linear.out_features
-            self.register_buffer("weight_int8", q)
-            self.register_buffer("scale", scale.to(linear.weight.dtype))
-            self.bias = linear.bias
-
-        def dequantized_weight(self):
-            return self.weight_int8.to(self.scale.dtype) * self.scale
-
-        def forward(self, x):
-            out = torch.nn.functional.linear(x, self.weight_int8.to(x.dtype)) * self.scale.view(-1).to(x.dtype)
-            return out + self.bias if self.bias is not None else out
-
-    return WeightOnlyInt8Linear
-
-
-def _make_int4_linear_cls():
-    import torch
-
-    class PackedInt4Linear(torch.nn.Module):
-        """int4 weights, two per uint8 byte, one fp16 scale per group of inputs; unpacked inside forward."""
-
-        def __init__(self, linear, group_size: int, symmetric: bool = True):
-            super().__init__()
-            self.in_features, self.out_features, self.group_size = linear.in_features, linear.out_features, group_size
-            if symmetric:
-                q, scale, _ = absmax_quantize(linear.weight, 4, "group", group_size)
-                u, zero = (q + 8).to(torch.uint8), None  # shift [-8, 7] to [0, 15]
-            else:
-                u, scale, zero = minmax_quantize_groups(linear.weight, 4, group_size)
-            self.register_buffer("packed", u[:, 0::2] | (u[:, 1::2] << 4))  # (out, in/2) uint8
-            self.register_buffer("scale", scale.to(torch.float16))  # (out, in/group)
-            self.register_buffer("zero", None if zero is None else zero.to(torch.float16))  # (out, in/group)
-            self.bias = linear.bias
-            self.compute_dtype = linear.weight.dtype
-
-        def dequantized_weight(self):
-            low, high = self.packed & 0x0F, self.packed >> 4
-            u = torch.stack((low, high), dim=-1).reshape(self.out_features, -1, self.group_size)
-            scale = self.scale.to(self.compute_dtype).unsqueeze(-1)
-            if self.zero is None:
-                grouped = (u.to(self.compute_dtype) - 8) * scale
-            else:
-                grouped = u.to(self.compute_dtype) * scale + self.zero.to(self.compute_dtype).unsqueeze(-1)
-            return grouped.reshape(self.out_features, self.in_features)
-
-        def forward(self, x):
-            return torch.nn.functional.linear(x, self.dequantized_weight().to(x.dtype), self.bias)
-
-    return PackedInt4Linear
-
-
-def _linear_names(model) -> list[str]:
+def linear_names(model) -> list[str]:
     """Names of the Linear layers inside the transformer blocks (the tied lm_head stays unquantized)."""
     import torch
 
@@ -240,33 +214,48 @@ def quantize_copy(model, method: str, calibration_ids: list[list[int]] | None = 
 
     `calibration_ids` (token id lists) is needed by int8-dynamic-outlier only, to find the outlier channels.
     """
-    import torch
 
     spec = QuantMethod.from_name(method)
     device = next(model.parameters()).device
-    if spec.kind == "cast":
-        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[method]
-        return copy.deepcopy(model).to(dtype).eval()
-    if spec.kind in ("dynamic", "dynamic-outlier") and device.type != "cpu":
+    if spec.cpu_only and device.type != "cpu":
         raise ValueError(f"{method} (torch.ao quantize_dynamic) runs on CPU only; pick int8-weight-only")
-    if spec.kind == "dynamic":
-        return _dynamic_int8(model, spec.skip)
-    if spec.kind == "dynamic-outlier":
-        if not calibration_ids or not any(calibration_ids):
-            raise ValueError(f"{method} needs calibration_ids (token id lists) to find its outlier channels; "
-                             "live_demo.api.calibration_ids(tokenizer) gives the QA contexts")
-        return _dynamic_int8_outlier(model, calibration_ids)
-    if spec.kind == "library":
-        return _library_quantize(model, method)
+    if spec.gpu_only and device.type != "cuda":
+        raise ValueError(f"{method} needs a CUDA GPU; on CPU use int8-dynamic or int8-weight-only")
+    return QUANTIZERS[spec.kind](model, spec, calibration_ids)
+
+
+def _cast(model, spec: QuantMethod, calibration_ids=None):
+    import torch
+
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[spec.weight_format]
+    return copy.deepcopy(model).to(dtype).eval()
+
+
+def _own_layers(model, spec: QuantMethod, calibration_ids=None):
+    """Our readable int8 / packed int4 layers (qlayers.LAYER_CLASSES) in place of every block Linear."""
+    import torch
+
+    from live_demo.qlayers import LAYER_CLASSES
+
     check_group_size(model, spec)
+    cls = LAYER_CLASSES[spec.kind]
     clone = copy.deepcopy(model).eval()
-    cls = _make_int8_linear_cls() if spec.bits == 8 else _make_int4_linear_cls()
     with torch.no_grad():
-        for name in _linear_names(clone):
+        for name in linear_names(clone):
             linear = clone.get_submodule(name)
-            new = cls(linear) if spec.bits == 8 else cls(linear, spec.group_size, spec.symmetric)
-            _swap(clone, name, new.to(device))
+            _swap(clone, name, cls(linear) if spec.bits == 8 else cls(linear, spec.group_size, spec.symmetric))
     return clone
+
+
+def _dynamic(model, spec: QuantMethod, calibration_ids=None):
+    return _dynamic_int8(model, spec.skip)
+
+
+def _dynamic_outlier(model, spec: QuantMethod, calibration_ids=None):
+    if not calibration_ids or not any(calibration_ids):
+        raise ValueError(f"{spec.name} needs calibration_ids (token id lists) to find its outlier channels; "
+                         "live_demo.api.calibration_ids(tokenizer) gives the QA contexts")
+    return _dynamic_int8_outlier(model, calibration_ids)
 
 
 def _dynamic_int8(model, skip: tuple):
@@ -319,46 +308,6 @@ def outlier_channels(absmax, ratio: float = OUTLIER_RATIO, max_fraction: float =
     return order[absmax[order] > limit].sort().values
 
 
-def _make_outlier_linear_cls():
-    import torch
-
-    class OutlierInt8Linear(torch.nn.Module):
-        """LLM.int8()-style decomposition with a static outlier set (Dettmers et al. 2022, Sec. 3.2).
-
-        y = int8_dynamic(x with outlier channels zeroed) + x[..., idx] @ W[:, idx].T. The outlier inputs and their
-        weight columns stay fp32; zeroing them before the int8 part keeps them from setting the activation scale.
-        """
-
-        def __init__(self, linear, outlier_idx):
-            super().__init__()
-            w = linear.weight.detach().float()
-            self.in_features, self.out_features = linear.in_features, linear.out_features
-            keep = torch.ones(self.in_features, dtype=torch.float32, device=w.device)
-            keep[outlier_idx] = 0.0
-            self.inlier = torch.nn.Linear(self.in_features, self.out_features, bias=linear.bias is not None,
-                                          device=w.device)
-            self.inlier.weight = torch.nn.Parameter(w * keep, requires_grad=False)  # outlier columns zeroed
-            if linear.bias is not None:  # the bias is added once, inside the int8 part
-                self.inlier.bias = torch.nn.Parameter(linear.bias.detach().float().clone(), requires_grad=False)
-            self.register_buffer("keep_mask", keep)
-            self.register_buffer("outlier_idx", outlier_idx.to(torch.long))
-            self.register_buffer("outlier_weight", w[:, outlier_idx].contiguous())  # (out, n_outliers) fp32
-
-        def dequantized_weight(self):
-            inlier = self.inlier.weight
-            w = (inlier().dequantize() if callable(inlier) else inlier.detach()).float().clone()
-            w[:, self.outlier_idx] = self.outlier_weight
-            return w
-
-        def forward(self, x):
-            out = self.inlier(x * self.keep_mask)
-            if self.outlier_idx.numel():
-                out = out + torch.nn.functional.linear(x.index_select(-1, self.outlier_idx), self.outlier_weight)
-            return out
-
-    return OutlierInt8Linear
-
-
 def _dynamic_int8_outlier(model, calibration_ids: list[list[int]], ratio: float = OUTLIER_RATIO,
                           max_fraction: float = OUTLIER_MAX_FRACTION, head_outliers: bool = True):
     """int8-dynamic with LLM.int8()-style fp32 outlier columns in every block Linear, found by calibration. CPU only.
@@ -372,8 +321,10 @@ def _dynamic_int8_outlier(model, calibration_ids: list[list[int]], ratio: float 
     absmax = input_absmax(clone, calibration_ids)  # hooks go on the copy, never on the shared model
     if clone.lm_head.weight is clone.get_input_embeddings().weight:  # untie: quantize the head, not the table
         clone.lm_head.weight = torch.nn.Parameter(clone.lm_head.weight.detach().clone())
-    cls = _make_outlier_linear_cls()
-    names = _linear_names(clone) + (["lm_head"] if head_outliers else [])
+    from live_demo.qlayers import LAYER_CLASSES
+
+    cls = LAYER_CLASSES["dynamic-outlier"]
+    names = linear_names(clone) + (["lm_head"] if head_outliers else [])
     with torch.no_grad():
         for name in names:
             idx = outlier_channels(absmax[name], ratio, max_fraction)
@@ -402,42 +353,53 @@ def _quantize_dynamic_named(model, names: list[str]):
 
 
 def check_group_size(model, spec: QuantMethod) -> None:
-    if spec.group_size is None or spec.kind != "weight-only":
+    if spec.group_size is None or spec.kind != "int4-weight-only":
         return
-    bad = {model.get_submodule(n).in_features for n in _linear_names(model)
+    bad = {model.get_submodule(n).in_features for n in linear_names(model)
            if model.get_submodule(n).in_features % spec.group_size}
     if bad:
         raise ValueError(f"{spec.name}: in_features {sorted(bad)} are not divisible by {spec.group_size}; "
                          "pick a smaller group size (e.g. int4-g32)")
 
 
-def _library_quantize(model, method: str):
-    """GPU paths through torchao or bitsandbytes; a clear error where the library is missing."""
+def _require(spec: QuantMethod) -> None:
     import importlib.util
 
+    if importlib.util.find_spec(spec.package) is None:
+        raise ValueError(f"{spec.package} is not installed; pip install {spec.package} to use {spec.name}")
+
+
+def _torchao(model, spec: QuantMethod, calibration_ids=None):
+    """torchao weight-only int8 / int4 (group 128, tinygemm) / fp8 on CUDA; run through torch.compile to be fast."""
     import torch
 
-    if not torch.cuda.is_available():
-        raise ValueError(f"{method} needs a CUDA GPU; on CPU use int8-dynamic or int8-weight-only")
-    clone = copy.deepcopy(model).eval()
-    if method == "torchao-int8wo":
-        if importlib.util.find_spec("torchao") is None:
-            raise ValueError("torchao is not installed; pip install torchao to use torchao-int8wo")
-        from torchao.quantization import Int8WeightOnlyConfig, quantize_
+    _require(spec)
+    from torchao import quantization as tq
 
-        quantize_(clone, Int8WeightOnlyConfig(), filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear)
-                  and fqn != "lm_head")
-        return clone
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ValueError("bitsandbytes is not installed; pip install bitsandbytes to use bnb-int8 / bnb-nf4")
+    configs = {"torchao-int8wo": lambda: tq.Int8WeightOnlyConfig(),
+               "torchao-int4wo": lambda: tq.Int4WeightOnlyConfig(group_size=spec.group_size),
+               "torchao-fp8wo": lambda: tq.Float8WeightOnlyConfig()}
+    clone = copy.deepcopy(model).eval()
+    if spec.name == "torchao-int4wo":
+        clone = clone.to(torch.bfloat16)  # torchao's int4 kernel (tinygemm) takes bf16 activations only
+    tq.quantize_(clone, configs[spec.name](),
+                 filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and fqn != "lm_head")
+    return clone
+
+
+def _bnb(model, spec: QuantMethod, calibration_ids=None):
+    """bitsandbytes LLM.int8() or NF4 layers; moving them to CUDA performs the quantization."""
+    import torch
+
+    from live_demo.qlayers import CastInputLinear
+
+    _require(spec)
     import bitsandbytes as bnb
 
-    # bitsandbytes warns on every int8 matmul of a bf16 model that it casts inputs to fp16 (17k lines in one H100
-    # run); that cast is expected, so silence that one message.
-    warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
-    for name in _linear_names(clone):
+    clone = copy.deepcopy(model).eval()
+    for name in linear_names(clone):
         lin = clone.get_submodule(name)
-        if method == "bnb-int8":
+        if spec.name == "bnb-int8":
             new = bnb.nn.Linear8bitLt(lin.in_features, lin.out_features, bias=lin.bias is not None,
                                       has_fp16_weights=False, threshold=6.0)
             new.weight = bnb.nn.Int8Params(lin.weight.data.cpu().half(), requires_grad=False,
@@ -448,8 +410,22 @@ def _library_quantize(model, method: str):
             new.weight = bnb.nn.Params4bit(lin.weight.data.cpu(), requires_grad=False, quant_type="nf4")
         if lin.bias is not None:
             new.bias = torch.nn.Parameter(lin.bias.data.cpu(), requires_grad=False)
-        _swap(clone, name, new.to("cuda"))  # moving to CUDA performs the bnb quantization
+        new = new.to("cuda")
+        # int8 computes in fp16: cast explicitly (bitsandbytes would warn on every call of a bf16 model)
+        _swap(clone, name, CastInputLinear(new) if spec.name == "bnb-int8" else new)
     return clone
+
+
+# method kind -> the function that makes the quantized copy: (model, spec, calibration_ids) -> model
+QUANTIZERS = {
+    "cast": _cast,
+    "dynamic": _dynamic,
+    "dynamic-outlier": _dynamic_outlier,
+    "int8-weight-only": _own_layers,
+    "int4-weight-only": _own_layers,
+    "torchao": _torchao,
+    "bnb": _bnb,
+}
 
 
 # ---------------------------------------------------------------- measuring a (quantized) model
@@ -472,7 +448,13 @@ def weight_bytes(model) -> dict:
 
     def add(t, is_linear: bool) -> None:
         nonlocal total, linear
-        if t is None or t.data_ptr() in seen or t.numel() == 0:
+        if t is None or t.numel() == 0:
+            return
+        if _is_wrapper_subclass(t):  # e.g. a torchao quantized weight: count the tensors it holds
+            for inner in _inner_tensors(t):
+                add(inner, is_linear)
+            return
+        if t.data_ptr() in seen:
             return
         seen.add(t.data_ptr())
         alive.append(t)
@@ -486,19 +468,35 @@ def weight_bytes(model) -> dict:
         total += size
         linear += size if is_linear else 0
 
+    from torch.ao.nn.quantized.modules.linear import LinearPackedParams
+
+    linear_types = _linear_types()
     for name, module in model.named_modules():
         in_head = _in_head(name)
-        is_linear = not in_head and ("proj" in name or type(module).__name__.endswith("Linear"))
+        is_linear = not in_head and isinstance(module, linear_types)
         if _is_dynamic_linear(module):
             w, b = module._packed_params._weight_bias()
             add(w, not in_head)
             add(b, not in_head)
             continue
-        if type(module).__name__ == "LinearPackedParams":
+        if isinstance(module, LinearPackedParams):  # read through its DynamicLinear above
             continue
         for t in list(module.parameters(recurse=False)) + list(module.buffers(recurse=False)):
             add(t, is_linear and module is not model)
     return {"weight_bytes": total, "linear_weight_bytes": linear}
+
+
+def _is_wrapper_subclass(t) -> bool:
+    """A tensor subclass that stores its data in inner tensors (torchao's quantized weights do)."""
+    import torch
+
+    return type(t) not in (torch.Tensor, torch.nn.Parameter) and hasattr(t, "__tensor_flatten__")
+
+
+def _inner_tensors(t) -> list:
+    """The plain tensors inside a wrapper subclass, recursively (its __tensor_flatten__ attribute names)."""
+    names, _ = t.__tensor_flatten__()
+    return [getattr(t, n) for n in names]
 
 
 def dequantized_linear_weights(model) -> dict:
@@ -511,11 +509,26 @@ def dequantized_linear_weights(model) -> dict:
             out[name] = module.dequantized_weight()
         elif _is_dynamic_linear(module) and name != "lm_head":
             out[name] = module.weight().dequantize()
-        elif name != "lm_head" and type(module).__name__ in ("Linear8bitLt", "Linear4bit"):
+        elif name != "lm_head" and _bnb_types() and isinstance(module, _bnb_types()):
             out[name] = _bnb_dequantize(module)
-        elif name != "lm_head" and type(module).__name__ == "Linear" and _is_torchao_weight(module):
+        elif name != "lm_head" and _is_torchao_weight(module):
             out[name] = module.weight.dequantize()
     return out
+
+
+def _linear_types() -> tuple:
+    """torch Linear (plain, torchao-quantized, bitsandbytes) and our quantized layer classes."""
+    import torch
+
+    from live_demo.qlayers import LAYER_CLASSES, CastInputLinear
+
+    return (torch.nn.Linear, CastInputLinear, *LAYER_CLASSES.values())
+
+
+def _bnb_types() -> tuple:
+    """bitsandbytes' layer classes when bitsandbytes has been imported (by _bnb), else ()."""
+    bnb = sys.modules.get("bitsandbytes")
+    return (bnb.nn.Linear8bitLt, bnb.nn.Linear4bit) if bnb is not None else ()
 
 
 def _in_head(name: str) -> bool:
@@ -530,15 +543,21 @@ def _is_dynamic_linear(module) -> bool:
 
 
 def _is_torchao_weight(module) -> bool:
-    return hasattr(module, "weight") and hasattr(module.weight, "dequantize") and "torchao" in type(
-        module.weight).__module__
+    """A Linear whose weight is a torchao tensor subclass (torchao is then imported: quantize_ made it)."""
+    import torch
+
+    torchao = sys.modules.get("torchao")
+    if torchao is None or not isinstance(module, torch.nn.Linear):
+        return False
+    from torchao.utils import TorchAOBaseTensor
+
+    return isinstance(module.weight, TorchAOBaseTensor)
 
 
 def _bnb_dequantize(module):
     w = module.weight
-    if type(module).__name__ == "Linear4bit":
-        import bitsandbytes as bnb
-
+    bnb = sys.modules.get("bitsandbytes")  # a real bitsandbytes layer implies the library is imported
+    if bnb is not None and isinstance(module, bnb.nn.Linear4bit):
         return bnb.functional.dequantize_4bit(w.data, w.quant_state)
     # bitsandbytes keeps the row scales on the weight until the first forward pass, then moves them to the
     # layer's state and sets weight.SCB to None (seen with 0.50.2 on an H100).
@@ -569,21 +588,33 @@ def measure_model(
     max_new_tokens: int,
     stop_event: threading.Event | None = None,
     repeats: int = 1,
+    on_token=None,
 ) -> dict:
-    """Perplexity on the eval text, decode tokens/s (best of `repeats`) and the greedy answer of one model."""
-    import torch
+    """Perplexity on the eval text, decode tokens/s and the greedy answer of one model.
 
-    torch.manual_seed(0)
+    Decoding is timed `repeats` times after one warm-up; decode_tokens_per_s is the median run and
+    decode_tokens_per_s_min / _max the range, so a method with a slow mode shows it (see decoding.spread).
+    on_token(i, n) is called after each generated token (the page's progress bar).
+    """
+    from live_demo.decoding import median_run
+    from live_demo.fastpath import compile_seconds
+
     sizes = weight_bytes(model)
-    ppl = perplexity(model, eval_ids)
-    plain_decode(model, prompt_ids, 2, eos_ids(tokenizer, model))  # warm-up: first call pays one-off costs
-    runs = [plain_decode(model, prompt_ids, max_new_tokens, eos_ids(tokenizer, model), stop_event)
+    ppl = perplexity(model, eval_ids, stop_event)
+    stops = eos_ids(tokenizer, model)
+    plain_decode(model, prompt_ids, 2, stops)  # warm-up: first call pays one-off costs
+    runs = [plain_decode(model, prompt_ids, max_new_tokens, stops, stop_event, on_token=on_token)
             for _ in range(max(repeats, 1))]
-    run = max(runs, key=lambda r: r.decode_tokens_per_s)
+    run, rate = median_run(runs, "decode_tokens_per_s")
     return {
         **sizes,
         "perplexity": ppl,
-        "decode_tokens_per_s": run.decode_tokens_per_s,
+        "decode_tokens_per_s": rate["median"],
+        "decode_tokens_per_s_min": rate["min"],
+        "decode_tokens_per_s_max": rate["max"],
+        "timing_runs": rate["n"],
+        "decode_path": run.extra.get("decode_path", "eager"),
+        "compile_seconds": compile_seconds(model),  # 0 unless the compiled path compiled shapes of this model
         "generate_tokens_per_s": run.tokens_per_s,
         "new_tokens": len(run.new_ids),
         "answer": tokenizer.decode(run.new_ids, skip_special_tokens=True),

@@ -21,19 +21,23 @@ from dataclasses import dataclass, field
 from live_demo.decoding import (
     DecodeResult,
     crop_to,
-    forward,
-    new_cache,
     oom_guard,
     synchronize,
 )
-from live_demo.errors import RunCancelled
+from live_demo.errors import BadInputError, RunCancelled, TokenizerMismatchError, check_int
 
 DRAFTERS = ("prompt-lookup", "int8-self", "early-exit", "draft-model")
+# drafters that read no weights: their cost per proposal is a search in the token history, not a forward pass
+DRAFT_FREE = ("prompt-lookup",)
 
 
 @dataclass(frozen=True)
 class SpecConfig:
-    """Draft length, budget and sampling settings of one speculative run."""
+    """Draft length, budget and sampling settings of one speculative run.
+
+    Raises BadInputError (a ValueError) for a draft_len outside 1-16, max_new_tokens outside 1-512 (a bool is
+    not a count) or a temperature outside 0-5.
+    """
 
     draft_len: int = 4
     max_new_tokens: int = 64
@@ -41,23 +45,12 @@ class SpecConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not 1 <= self.draft_len <= 16:
-            raise ValueError(f"draft_len must be between 1 and 16, got {self.draft_len}")
-        if not 1 <= self.max_new_tokens <= 512:
-            raise ValueError(f"max_new_tokens must be between 1 and 512, got {self.max_new_tokens}")
-        if not (self.temperature >= 0 and self.temperature <= 5):
-            raise ValueError(f"temperature must be between 0 and 5, got {self.temperature}")
-
-    @classmethod
-    def from_name(cls, name: str) -> SpecConfig:
-        presets = {
-            "greedy": cls(),
-            "sampling": cls(temperature=0.8),
-            "lookup": cls(draft_len=3),
-        }
-        if name not in presets:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
-        return presets[name]
+        check_int("draft_len", self.draft_len, 1, 16)
+        check_int("max_new_tokens", self.max_new_tokens, 1, 512)
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
+                or not 0 <= self.temperature <= 5:
+            raise BadInputError(f"temperature must be a number between 0 and 5, got {self.temperature!r}")
+        check_int("seed", self.seed, 0)
 
 
 @dataclass
@@ -119,7 +112,7 @@ class PromptLookupDrafter:
         self.min_match = min_match
         self.max_match = max_match
 
-    def reset(self, prompt_ids: list[int]) -> None:
+    def reset(self, prompt_ids: list[int], path=None, max_len: int = 0) -> None:
         return None
 
     def propose(self, seq: list[int], k: int, temperature: float, gen):
@@ -150,15 +143,21 @@ class ModelDrafter:
         self.device = next(model.parameters()).device
         self.cache = None
         self.cached: list[int] = []
+        self.path = None
 
-    def reset(self, prompt_ids: list[int]) -> None:
-        self.cache = new_cache(self.model)
+    def reset(self, prompt_ids: list[int], path=None, max_len: int = 0) -> None:
+        """Start a run: an empty cache on `path` (a fastpath.DecodePath; eager when None)."""
+        from live_demo.fastpath import DecodePath
+
+        self.path = path or DecodePath("eager")
+        self.cache = self.path.new_cache(self.model, max_len or len(prompt_ids) + 64)
         self.cached = []
 
     def _feed(self, ids: list[int]):
         import torch
 
-        logits = forward(self.model, torch.tensor([ids], device=self.device), self.cache, keep=1)[0, -1]
+        logits = self.path.step(self.model, torch.tensor([ids], device=self.device), self.cache, keep=1,
+                                prefill=not self.cached)[0, -1]
         self.cached += ids
         return logits
 
@@ -216,30 +215,72 @@ def early_exit_model(model, num_layers: int):
     return shallow.eval()
 
 
+def default_early_exit_layers(target) -> int:
+    """A quarter of the target's blocks (at least one): 7 of SmolLM2-135M's 30."""
+    return max(1, target.config.num_hidden_layers // 4)
+
+
 def build_drafter(name: str, target, draft_model=None, early_exit_layers: int | None = None):
-    """A drafter by name; `draft_model` is required for 'draft-model'."""
+    """A drafter by name; `draft_model` is required for 'draft-model'.
+
+    early_exit_layers: None = default_early_exit_layers(target); any other value must be a whole number from 1 to
+    the target's layers - 1 (0 raises BadInputError rather than silently becoming the default).
+    """
+    if name not in DRAFTERS:
+        raise BadInputError(f"unknown drafter {name!r}; choose one of {DRAFTERS}")
     if name == "prompt-lookup":
         return PromptLookupDrafter()
     if name == "draft-model":
         if draft_model is None:
-            raise ValueError("The 'draft-model' drafter needs a draft model: enter a draft model id")
+            raise BadInputError("The 'draft-model' drafter needs a draft model: enter a draft model id")
+        check_draft_vocab(target, draft_model)
         return ModelDrafter(draft_model, name)
     if name == "int8-self":
         device = next(target.parameters()).device.type
         from live_demo.quantization import quantize_copy
 
         return ModelDrafter(quantize_copy(target, "int8-dynamic" if device == "cpu" else "int8-weight-only"), name)
-    if name == "early-exit":
-        layers = early_exit_layers or max(1, target.config.num_hidden_layers // 4)
-        return ModelDrafter(early_exit_model(target, layers), name)
-    raise ValueError(f"unknown drafter {name!r}; choose one of {DRAFTERS}")
+    layers = default_early_exit_layers(target) if early_exit_layers is None else \
+        check_int("early_exit_layers", early_exit_layers, 1, target.config.num_hidden_layers - 1)
+    return ModelDrafter(early_exit_model(target, layers), name)
+
+
+def check_draft_vocab(target, draft) -> None:
+    """TokenizerMismatchError when a draft model's vocabulary differs in size from the target's.
+
+    Speculative decoding exchanges token ids; a draft with another vocabulary fails with an index error (or,
+    worse, proposes unrelated tokens). `models.check_same_tokenizer` compares the tokenizers themselves where
+    both are at hand; this check needs only the two models and runs wherever a draft model is used.
+    """
+    sizes = [m.get_input_embeddings().num_embeddings for m in (target, draft)]
+    if sizes[0] != sizes[1]:
+        raise TokenizerMismatchError(f"The draft model's vocabulary has {sizes[1]} tokens and the target's "
+                                     f"{sizes[0]}: speculative decoding needs one shared tokenizer. Pick a draft "
+                                     "from the target's model family.")
 
 
 # ---------------------------------------------------------------- the draft-and-verify loop
 
 def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfig, stop_ids: set[int] | None = None,
-                       stop_event: threading.Event | None = None) -> SpecResult:
-    """Draft with `drafter`, verify with `target` on its KV cache. The target cache always holds seq[:-1]."""
+                       stop_event: threading.Event | None = None, on_token=None, path=None) -> SpecResult:
+    """Draft with `drafter`, verify with `target` on its KV cache. The target cache always holds seq[:-1].
+
+    on_token(n, max_new_tokens) is called after every verification round with the tokens generated so far.
+    path: a fastpath.DecodePath or name (None = compiled on CUDA, eager on CPU); the target's verification passes
+    after the prefill and a model drafter's steps go through it. Raises TokenizerMismatchError when a model
+    drafter's vocabulary differs from the target's.
+    """
+    from live_demo.fastpath import DecodePath, choose_path, run_with_fallback
+
+    if getattr(drafter, "model", None) is not None:
+        check_draft_vocab(target, drafter.model)
+    device = next(target.parameters()).device
+    chosen = path if isinstance(path, DecodePath) else choose_path(device.type, path, target)
+    return run_with_fallback(chosen, target, lambda p: _speculative_decode(target, drafter, prompt_ids, config,
+                                                                           stop_ids, stop_event, on_token, p))
+
+
+def _speculative_decode(target, drafter, prompt_ids, config, stop_ids, stop_event, on_token, path) -> SpecResult:
     import torch
 
     device = next(target.parameters()).device
@@ -254,8 +295,9 @@ def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfi
     prefill_s = 0.0
     calls = 0
     with torch.inference_mode(), oom_guard():
-        drafter.reset(prompt_ids)
-        cache = new_cache(target)
+        max_len = len(prompt_ids) + config.max_new_tokens + config.draft_len + 2
+        drafter.reset(prompt_ids, path, max_len)
+        cache = path.new_cache(target, max_len)
         # The target cache holds seq[:-1] after every round. The first round is the prefill: it feeds the whole
         # prompt plus a first proposal, so a draft found in the prompt is verified without an extra pass.
         while len(new_ids) < config.max_new_tokens and not (new_ids and new_ids[-1] in stop_ids):
@@ -266,7 +308,7 @@ def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfi
             proposal = proposal[:k]
             cached = len(seq) - 1 if new_ids else 0
             feed = torch.tensor([seq[cached:] + proposal], device=device)
-            logits = forward(target, feed, cache, keep=len(proposal) + 1)[0]  # (1 + len(proposal), vocab)
+            logits = path.step(target, feed, cache, keep=len(proposal) + 1, prefill=calls == 0)[0]  # (1+k, vocab)
             calls += 1
             rounds += 1 if proposal else 0
             drafted += len(proposal)
@@ -284,11 +326,14 @@ def speculative_decode(target, drafter, prompt_ids: list[int], config: SpecConfi
                 if token in stop_ids:
                     break
             drafter.rollback(len(seq))
+            if on_token is not None:
+                on_token(len(new_ids), config.max_new_tokens)
             if calls == 1:
                 synchronize(device.type)
                 prefill_s = time.perf_counter() - start
     synchronize(device.type)
     return SpecResult(len(prompt_ids), new_ids, time.perf_counter() - start, calls, prefill_s,
+                      extra={"decode_path": path.name, "decode_note": path.note},
                       from_draft=from_draft, drafted=drafted, accepted=accepted, rounds=rounds)
 
 
@@ -320,13 +365,19 @@ def _accept(logits, proposal: list[int], q_dists, temperature: float, gen) -> tu
 
 
 def hf_generate(target, prompt_ids: list[int], max_new_tokens: int, assistant=None, lookup_k: int | None = None,
-                draft_len: int = 4) -> DecodeResult:
-    """transformers' own greedy generate, optionally with assisted generation or prompt lookup, timed."""
+                draft_len: int = 4, static: bool = False) -> DecodeResult:
+    """transformers' own greedy generate, optionally with assisted generation or prompt lookup, timed.
+
+    static=True asks generate for its static cache (cache_implementation="static"), which transformers compiles
+    on a GPU: the peer of our compiled path.
+    """
     import torch
 
     device = next(target.parameters()).device
     kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False,
               "pad_token_id": target.generation_config.pad_token_id or 0}
+    if static:
+        kwargs["cache_implementation"] = "static"
     if assistant is not None:
         assistant.generation_config.num_assistant_tokens = draft_len
         assistant.generation_config.num_assistant_tokens_schedule = "constant"

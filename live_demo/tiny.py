@@ -77,12 +77,11 @@ def _build(vocab_size: int, layers: int, heads: int, seed: int, device: str):
     import torch
     from transformers import LlamaForCausalLM
 
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)  # local seeding, restored below, so callers' RNG state is untouched
-    try:
+    # transformers initialises weights from torch's default generator; fork_rng seeds it inside this block only
+    # and restores the caller's RNG state afterwards, so building a tiny model never disturbs anyone's sampling
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
         model = LlamaForCausalLM(_tiny_config(vocab_size, layers, heads))
-    finally:
-        torch.random.set_rng_state(gen_state)
     model.generation_config.pad_token_id = 1
     return model.to(device).eval()
 

@@ -98,11 +98,11 @@ def _wrap(escaped: str, directive: str | None) -> str:
     return f":{directive}[{escaped}]" if directive else escaped
 
 
-def quant_table(result: dict) -> list[dict]:
-    """One row per model variant, baseline first."""
-    base = result["baseline"]
+def quant_table(result) -> list[dict]:
+    """One row per model variant of a reports.QuantizationReport, baseline first."""
+    base = result.baseline
     rows = [_quant_row(base["method"] + " (baseline)", base, base)]
-    rows += [_quant_row(name, m, base) for name, m in result["methods"].items()]
+    rows += [_quant_row(name, m, base) for name, m in result.methods.items() if "error" not in m]
     return rows
 
 
@@ -118,14 +118,19 @@ def _quant_row(name: str, m: dict, base: dict) -> dict:
         ppl = m.get("decode_perplexity")
         row["Δ decode perplexity %"] = round(100 * (ppl / base["decode_perplexity"] - 1), 1) if ppl else None
     row.update({
-        "decode tok/s": round(m["decode_tokens_per_s"], 1),
+        "decode tok/s (median)": round(m["decode_tokens_per_s"], 1),
+        "min–max tok/s": f"{m.get('decode_tokens_per_s_min', m['decode_tokens_per_s']):.1f}–"
+                         f"{m.get('decode_tokens_per_s_max', m['decode_tokens_per_s']):.1f}",
+        "runs": m.get("timing_runs", 1),
         "speedup ×": round(m["decode_tokens_per_s"] / base["decode_tokens_per_s"], 2),
+        "decode path": m.get("decode_path", "eager"),
+        "compile s": round(m.get("compile_seconds", 0.0), 1),
         "answer": m["answer"],
     })
     return row
 
 
-def quant_bytes_figure(result: dict):
+def quant_bytes_figure(result):
     import plotly.graph_objects as go
 
     rows = quant_table(result)
@@ -136,12 +141,12 @@ def quant_bytes_figure(result: dict):
     return fig
 
 
-def layer_error_figure(result: dict):
+def layer_error_figure(result):
     """Per-layer relative error ||W - Q(W)|| / ||W||, one line per method."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for name, m in result["methods"].items():
+    for name, m in result.methods.items():
         rows = m.get("per_layer_error", [])
         fig.add_trace(go.Scatter(x=list(range(len(rows))), y=[r["relative_error"] for r in rows], mode="lines",
                                  name=name, text=[r["layer"] for r in rows],
@@ -169,18 +174,50 @@ def histogram_figure(explain: dict):
     return fig
 
 
-def speed_figure(result: dict):
+def speed_figure(result):
+    """Median tokens/s of a reports.SpeculativeReport's runs, with min-max error bars."""
     import plotly.graph_objects as go
 
-    names = ["plain greedy (ours)", "speculative (ours)"]
-    values = [result.get("plain_tokens_per_s", 0.0), result["stats"]["tokens_per_s"]]
-    if "transformers_assisted_tokens_per_s" in result:
-        names.append("transformers assisted")
-        values.append(result["transformers_assisted_tokens_per_s"])
-    fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.1f}" for v in values]))
-    fig.update_layout(title="Tokens per second, measured in this run", yaxis_title="tokens/s", height=300,
-                      margin=dict(t=40, b=10))
+    labels = {"plain": "plain greedy (ours)", "speculative": "speculative (ours)",
+              "transformers": "transformers generate" + ("" if result.drafter == "prompt-lookup" else " (assisted)")}
+    names = [n for n in ("plain", "speculative", "transformers") if n in result.timings]
+    med = [result.timings[n]["median"] for n in names]
+    fig = go.Figure(go.Bar(x=[labels[n] for n in names], y=med, text=[f"{v:.1f}" for v in med],
+                           error_y=dict(type="data", symmetric=False,
+                                        array=[result.timings[n]["max"] - m for n, m in zip(names, med, strict=True)],
+                                        arrayminus=[m - result.timings[n]["min"]
+                                                    for n, m in zip(names, med, strict=True)])))
+    runs = result.timings["speculative"]["n"]
+    fig.update_layout(title=f"Tokens per second, median of {runs} run(s) in this run (bars: min–max)",
+                      yaxis_title="tokens/s", height=300, margin=dict(t=40, b=10))
     return fig
+
+
+def speculative_metrics(result) -> list[tuple[str, str]]:
+    """(label, value) of the four headline numbers of a speculative run."""
+    s = result.stats
+    identical = {True: "yes", False: "NO", None: "n/a (sampling)"}[result.identical_to_greedy]
+    return [("Acceptance rate", f"{100 * s['acceptance_rate']:.0f}%"),
+            ("Mean accepted length", f"{s['mean_accepted_len']:.2f}"),
+            ("Target passes / token", f"{s['target_calls_per_token']:.2f}"),
+            ("Identical to greedy", identical)]
+
+
+def compression_metrics(result) -> list[tuple[str, str, str | None]]:
+    """(label, value, delta) of a compression run: ratio, prefill time saved and (when known) quality kept."""
+    out = [("Compression ratio", f"{result.ratio:.2f}×",
+            f"{result.original_tokens} → {result.compressed_tokens} tokens"),
+           ("Prefill time saved", f"{1000 * (result.prefill_seconds_full - result.prefill_seconds_compressed):.1f} ms",
+            None)]
+    if result.quality_kept is not None:
+        out.append(("Quality kept (answer probability)", f"{100 * result.quality_kept:.0f}%", None))
+    return out
+
+
+def explainer_metrics(explain: dict) -> list[tuple[str, str]]:
+    """(label, value) of the absmax explainer: relative error, SQNR and levels used."""
+    return [("Relative error", f"{explain['relative_error']:.4f}"), ("SQNR", f"{explain['sqnr_db']:.1f} dB"),
+            ("Levels used", f"{explain['levels_used']} of {explain['levels_available']}")]
 
 
 def compression_eval_rows(methods: dict) -> list[dict]:
@@ -204,4 +241,37 @@ def history_figure(rows: list[dict]):
                                  mode="markers+lines", name=method))
     fig.update_layout(title="Quantization runs: decode tokens/s", yaxis_title="tokens/s", height=320,
                       margin=dict(t=40, b=10))
+    return fig
+
+
+def sweep_rows(report) -> list[dict]:
+    """Table rows of a reports.SweepReport: tokens/s (median, min-max), achieved GB/s and % of measured peak."""
+    return [{"method": r["method"], "batch": r["batch"], "error": r["error"]} if "error" in r else
+            {"method": r["method"], "batch": r["batch"], "tok/s (median)": round(r["tokens_per_s"], 1),
+             "min–max tok/s": f"{r['tokens_per_s_min']:.1f}–{r['tokens_per_s_max']:.1f}",
+             "weights GB/s": round(r["weights_gbps"], 2), "weights + KV GB/s": round(r["achieved_gbps"], 2),
+             "% of peak": round(r["pct_of_peak"], 2)}
+            for r in report.rows]
+
+
+def sweep_figure(report, predicted: dict | None = None):
+    """Measured decode tokens/s against batch (log axes), one line per method; dashed: predicted (method, batch)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    methods = dict.fromkeys(r["method"] for r in report.rows if "error" not in r)
+    for method in methods:
+        rows = [r for r in report.rows if r["method"] == method and "error" not in r]
+        fig.add_trace(go.Scatter(x=[r["batch"] for r in rows], y=[r["tokens_per_s"] for r in rows],
+                                 mode="lines+markers", name=f"{method} (measured)",
+                                 customdata=[[r["achieved_gbps"], r["pct_of_peak"]] for r in rows],
+                                 hovertemplate="batch %{x}: %{y:.1f} tok/s, %{customdata[0]:.1f} GB/s "
+                                               "(%{customdata[1]:.1f}% of peak)<extra></extra>"))
+        pred = [(r["batch"], predicted[(method, r["batch"])]) for r in rows if (method, r["batch"]) in (predicted or {})]
+        if pred:
+            fig.add_trace(go.Scatter(x=[b for b, _ in pred], y=[v for _, v in pred], mode="lines",
+                                     line=dict(dash="dash"), name=f"{method} (recommender prediction)"))
+    fig.update_layout(title=f"Decode tokens/s against batch ({report.decode_path} path; peak "
+                            f"{report.peak_gbps:.0f} GB/s measured)", xaxis_title="batch", yaxis_title="tokens/s",
+                      xaxis_type="log", yaxis_type="log", height=360, margin=dict(t=40, b=10))
     return fig

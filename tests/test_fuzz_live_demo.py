@@ -43,11 +43,11 @@ def assert_clean(at) -> None:
 
 
 def assert_generation_still_works(at) -> None:
-    preset = at.selectbox(key="spec_preset").value
-    at.text_area(key=f"spec_prompt_{preset}").set_value("The cat sat on the mat. The cat sat on the").run()
-    at.selectbox(key="spec_drafter").set_value("prompt-lookup")
-    at.slider(key="spec_new").set_value(8)
-    at.button(key="spec_run").click().run()
+    preset = at.selectbox(key="live_spec_preset").value
+    at.text_area(key=f"live_spec_prompt_{preset}").set_value("The cat sat on the mat. The cat sat on the").run()
+    at.selectbox(key="live_spec_drafter").set_value("prompt-lookup")
+    at.slider(key="live_spec_new").set_value(8)
+    at.button(key="live_spec_run").click().run()
     assert_clean(at)
     assert {m.label: m.value for m in at.metric}.get("Identical to greedy") == "yes"
 
@@ -56,10 +56,10 @@ def assert_generation_still_works(at) -> None:
 @given(text=hostile_text)
 def test_speculative_prompt_fuzzed(text):
     at = new_app()
-    preset = at.selectbox(key="spec_preset").value
-    at.text_area(key=f"spec_prompt_{preset}").set_value(text).run()
-    at.slider(key="spec_new").set_value(8)
-    at.button(key="spec_run").click().run()
+    preset = at.selectbox(key="live_spec_preset").value
+    at.text_area(key=f"live_spec_prompt_{preset}").set_value(text).run()
+    at.slider(key="live_spec_new").set_value(8)
+    at.button(key="live_spec_run").click().run()
     assert_clean(at)
     if not text.strip():
         assert any("empty" in e.value for e in at.error)
@@ -70,10 +70,10 @@ def test_speculative_prompt_fuzzed(text):
 @given(context=hostile_text, question=hostile_text)
 def test_compression_inputs_fuzzed(context, question):
     at = new_app()
-    item = at.selectbox(key="comp_item").value["id"]
-    at.text_area(key=f"comp_context_{item}").set_value(context)
-    at.text_input(key=f"comp_question_{item}").set_value(question).run()
-    at.button(key="comp_run").click().run()
+    item = at.selectbox(key="live_comp_item").value["id"]
+    at.text_area(key=f"live_comp_context_{item}").set_value(context)
+    at.text_input(key=f"live_comp_question_{item}").set_value(question).run()
+    at.button(key="live_comp_run").click().run()
     assert_clean(at)
     if not context.strip():
         assert at.error, "an empty context must give a clear message"
@@ -84,10 +84,10 @@ def test_compression_inputs_fuzzed(context, question):
 @given(model_id=st.sampled_from(HOSTILE[2:10] + ["/no/such/dir", "~/nope", "a b c"]))
 def test_model_ids_fuzzed(model_id):
     at = new_app()
-    at.text_input(key="model_id").set_value(model_id).run()
+    at.text_input(key="live_model_id").set_value(model_id).run()
     assert_clean(at)
     assert at.error, f"{model_id!r} should be refused with a message"
-    at.text_input(key="model_id").set_value("").run()
+    at.text_input(key="live_model_id").set_value("").run()
     assert_clean(at)
     assert_generation_still_works(at)
 
@@ -96,10 +96,10 @@ def test_model_ids_fuzzed(model_id):
 @given(draft_id=st.sampled_from(HOSTILE[2:10] + ["/no/such/dir"]))
 def test_draft_model_ids_fuzzed(draft_id):
     at = new_app()
-    at.selectbox(key="spec_drafter").set_value("draft-model")
-    at.text_input(key="draft_model_id").set_value(draft_id)
-    at.slider(key="spec_new").set_value(8)
-    at.button(key="spec_run").click().run()
+    at.selectbox(key="live_spec_drafter").set_value("draft-model")
+    at.text_input(key="live_spec_draft_id").set_value(draft_id)
+    at.slider(key="live_spec_new").set_value(8)
+    at.button(key="live_spec_run").click().run()
     assert_clean(at)
     assert at.error
     assert_generation_still_works(at)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from live_demo.api import calibration_ids
+from live_demo.qlayers import OutlierInt8Linear
 from live_demo.quantization import (
     _dynamic_int8_outlier,
-    _make_outlier_linear_cls,
     _quantize_dynamic_named,
     available_methods,
     outlier_channels,
@@ -57,7 +57,7 @@ def test_decomposition_rescues_an_outlier_channel():
     x = torch.randn(8, 64)
     x[:, 5] = 60.0  # one systematic outlier feature, as in LLM.int8
     ref = linear(x)
-    decomposed = torch.nn.ModuleDict({"l": _make_outlier_linear_cls()(linear, torch.tensor([5]))})
+    decomposed = torch.nn.ModuleDict({"l": OutlierInt8Linear(linear, torch.tensor([5]))})
     outlier = _quantize_dynamic_named(decomposed, ["l.inlier"])["l"]
     dyn = _quantize_dynamic_named(torch.nn.ModuleDict({"l": _copy_linear(linear)}), ["l"])["l"]
     with torch.no_grad():

@@ -53,26 +53,26 @@ def test_header_shows_device_dtype_params_memory(app):
 
 
 def test_quantization_tab_runs_and_records(app):
-    app.multiselect(key="quant_methods").set_value(["int8-weight-only", "int4-g32"]).run()
-    app.slider(key="quant_new_tokens").set_value(8).run()
-    app.button(key="quant_run").click().run()
+    app.multiselect(key="live_quant_methods").set_value(["int8-weight-only", "int4-g32"]).run()
+    app.slider(key="live_quant_new_tokens").set_value(8).run()
+    app.button(key="live_quant_run").click().run()
     _ok(app)
     table = _table(app, "weights MB")
     assert list(table["method"]) == ["fp32 (baseline)", "int8-weight-only", "int4-g32"]
-    res = app.session_state["quant_result"]
-    sizes = [res["baseline"]["weight_bytes"]] + [res["methods"][m]["weight_bytes"] for m in res["methods"]]
+    res = app.session_state["live_quant_result"]
+    sizes = [res.baseline["weight_bytes"]] + [res.methods[m]["weight_bytes"] for m in res.methods]
     assert sizes[2] < sizes[1] < sizes[0]
-    app.slider(key="absmax_bits").set_value(8).run()
+    app.slider(key="live_absmax_bits").set_value(8).run()
     assert _metrics(app)["Levels used"].endswith("of 256")
     assert any(c.value.startswith("3 runs stored") for c in app.caption)  # baseline + 2 methods in the history
     assert len(_table(app, "kind")) == 3
 
 
 def test_quantization_tab_measures_decode_perplexity_when_asked(app):
-    app.multiselect(key="quant_methods").set_value(["int8-dynamic", "int8-weight-only"]).run()
-    app.slider(key="quant_new_tokens").set_value(8).run()
-    app.checkbox(key="quant_decode_ppl").check().run()
-    app.button(key="quant_run").click().run()
+    app.multiselect(key="live_quant_methods").set_value(["int8-dynamic", "int8-weight-only"]).run()
+    app.slider(key="live_quant_new_tokens").set_value(8).run()
+    app.checkbox(key="live_quant_decode_ppl").check().run()
+    app.button(key="live_quant_run").click().run()
     _ok(app)
     table = _table(app, "weights MB")
     column = list(table["Δ decode perplexity %"])
@@ -81,33 +81,33 @@ def test_quantization_tab_measures_decode_perplexity_when_asked(app):
 
 
 def test_compression_tab_greys_tokens_and_reports(app):
-    app.selectbox(key="comp_method").set_value("lingua").run()
-    app.slider(key="comp_ratio").set_value(2.0).run()
-    app.button(key="comp_run").click().run()
+    app.selectbox(key="live_comp_method").set_value("lingua").run()
+    app.slider(key="live_comp_ratio").set_value(2.0).run()
+    app.button(key="live_comp_run").click().run()
     _ok(app)
     m = _metrics(app)
     assert m["Compression ratio"].endswith("×") and "Quality kept (answer probability)" in m
     assert any(":gray[" in md.value and "dropped tokens in grey" in md.value for md in app.markdown)
-    app.slider(key="comp_eval_items").set_value(2).run()
-    app.button(key="comp_eval").click().run()
+    app.slider(key="live_comp_eval_items").set_value(2).run()
+    app.button(key="live_comp_eval").click().run()
     _ok(app)
     methods = list(_table(app, "quality kept")["method"])
     assert {"ours", "random"} <= set(methods)
 
 
 def test_compression_empty_context_is_a_clear_error(app):
-    first = app.selectbox(key="comp_item").value["id"]
-    app.text_area(key=f"comp_context_{first}").set_value("   ").run()
-    app.button(key="comp_run").click().run()
+    first = app.selectbox(key="live_comp_item").value["id"]
+    app.text_area(key=f"live_comp_context_{first}").set_value("   ").run()
+    app.button(key="live_comp_run").click().run()
     assert not app.exception
     assert any("empty" in e.value for e in app.error)
 
 
 @pytest.mark.parametrize("drafter", ["prompt-lookup", "int8-self", "early-exit"])
 def test_speculative_tab_marks_tokens_and_matches_greedy(app, drafter):
-    app.selectbox(key="spec_drafter").set_value(drafter).run()
-    app.slider(key="spec_new").set_value(16).run()
-    app.button(key="spec_run").click().run()
+    app.selectbox(key="live_spec_drafter").set_value(drafter).run()
+    app.slider(key="live_spec_new").set_value(16).run()
+    app.button(key="live_spec_run").click().run()
     assert not app.exception, [e.value for e in app.exception]
     m = _metrics(app)
     assert m["Identical to greedy"] == "yes"
@@ -116,21 +116,41 @@ def test_speculative_tab_marks_tokens_and_matches_greedy(app, drafter):
     assert any("2-core CPU" in i.value for i in app.info)
 
 
+def test_default_speculative_run_shows_lookup_working_and_no_fake_draft_size(app):
+    assert app.selectbox(key="live_spec_preset").value == "code-copy"
+    assert any("suits prompt-lookup" in c.value for c in app.caption)
+    app.slider(key="live_spec_new").set_value(16).run()
+    app.button(key="live_spec_run").click().run()
+    _ok(app)
+    assert not any("0.001" in w.value for w in app.warning)  # no 0.001 B draft below the cost model's minimum
+    assert any(c.value.startswith("Decode path: eager") for c in app.caption)
+
+
+def test_batch_sweep_runs_and_records(app):
+    app.multiselect(key="live_sweep_methods").set_value(["baseline", "int8-weight-only"]).run()
+    app.select_slider(key="live_sweep_max").set_value(2).run()
+    app.button(key="live_sweep_run").click().run()
+    _ok(app)
+    table = _table(app, "weights GB/s")
+    assert list(table["batch"]) == [1, 2, 1, 2] and (table["% of peak"] > 0).all()
+    assert any(c.value.startswith("2 runs stored") or "runs stored" in c.value for c in app.caption)
+
+
 def test_speculative_draft_model_needs_an_id(app):
-    app.selectbox(key="spec_drafter").set_value("draft-model").run()
-    app.text_input(key="draft_model_id").set_value("tiny").run()
-    app.button(key="spec_run").click().run()
+    app.selectbox(key="live_spec_drafter").set_value("draft-model").run()
+    app.text_input(key="live_spec_draft_id").set_value("tiny").run()
+    app.button(key="live_spec_run").click().run()
     assert not app.exception
     assert _metrics(app)["Identical to greedy"] == "yes"
-    app.text_input(key="draft_model_id").set_value("/no/such/draft").run()
-    app.button(key="spec_run").click().run()
+    app.text_input(key="live_spec_draft_id").set_value("/no/such/draft").run()
+    app.button(key="live_spec_run").click().run()
     assert not app.exception and any("does not exist" in e.value for e in app.error)
 
 
 def test_empty_speculative_prompt_is_a_clear_error(app):
-    preset = app.selectbox(key="spec_preset").value
-    app.text_area(key=f"spec_prompt_{preset}").set_value("").run()
-    app.button(key="spec_run").click().run()
+    preset = app.selectbox(key="live_spec_preset").value
+    app.text_area(key=f"live_spec_prompt_{preset}").set_value("").run()
+    app.button(key="live_spec_run").click().run()
     assert not app.exception and any("empty" in e.value for e in app.error)
 
 
@@ -142,15 +162,15 @@ def test_corrupt_history_shows_error_and_page_keeps_working(monkeypatch, tmp_pat
     at = AppTest.from_file(str(PAGE), default_timeout=120).run()
     assert not at.exception
     assert any("not a valid SQLite database" in e.value for e in at.error)
-    at.slider(key="spec_new").set_value(8).run()
-    at.button(key="spec_run").click().run()
+    at.slider(key="live_spec_new").set_value(8).run()
+    at.button(key="live_spec_run").click().run()
     assert not at.exception
     assert any("not saved" in w.value for w in at.warning)
     assert bad.read_bytes().startswith(b"garbage")
 
 
 def test_unknown_model_id_is_a_clear_error(app):
-    app.text_input(key="model_id").set_value("/no/such/model").run()
+    app.text_input(key="live_model_id").set_value("/no/such/model").run()
     assert not app.exception
     assert any("does not exist" in e.value for e in app.error)
 
@@ -256,3 +276,26 @@ def test_no_unsafe_html_left_in_the_app():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
             if pattern.search(line)]
     assert not hits, hits
+
+
+def test_live_demo_pages_use_only_public_faces_and_stay_short():
+    """Pages import live_demo only through live_demo / live_demo.api, the recommender only through its api, and
+    live_demo imports neither the recommender nor streamlit (issue 11)."""
+    import ast
+
+    allowed = {"streamlit", "live_demo", "live_demo.api", "recommender", "recommender.api", "common.history",
+               "common.text", "pages.live_demo_page_tabs", "__future__", "gc"}
+    for page in ("live_demo_page.py", "live_demo_page_tabs.py"):
+        source = (ROOT / "pages" / page).read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert modules <= allowed, (page, modules - allowed)
+        assert len(source.splitlines()) <= 150, page
+        keys = re.findall(r"key=f?\"([^\"]+)\"", source)
+        assert keys and all(k.startswith("live_") for k in keys), page
+    for path in (ROOT / "live_demo").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in names if m.split(".")[0] in ("recommender", "streamlit", "catalog")}, path.name

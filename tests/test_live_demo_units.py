@@ -375,8 +375,8 @@ def test_benchmark_records_a_method_that_cannot_run_here_and_goes_on(tiny_lm):
         run_quantization(tiny_lm, ["bnb-nf4"], eval_tokens=32, max_new_tokens=2)
     res = run_quantization(tiny_lm, ["bnb-nf4", "int8-weight-only"], eval_tokens=32, max_new_tokens=2,
                            keep_going=True)
-    assert "CUDA" in res["methods"]["bnb-nf4"]["error"]
-    assert res["methods"]["int8-weight-only"]["perplexity"] > 0
+    assert "CUDA" in res.methods["bnb-nf4"]["error"]
+    assert res.methods["int8-weight-only"]["perplexity"] > 0
 
 
 def test_bnb_int8_error_uses_the_row_scales_wherever_bitsandbytes_keeps_them():
@@ -446,9 +446,9 @@ def test_decode_perplexity_is_reported_for_dynamic_methods_only(tiny_lm):
 
     res = run_quantization(tiny_lm, ["int8-dynamic", "int8-weight-only"], eval_tokens=24, max_new_tokens=2,
                            decode_ppl=True)
-    assert res["baseline"]["decode_perplexity"] > 0
-    assert "decode_perplexity_change" in res["methods"]["int8-dynamic"]
-    assert "decode_perplexity" not in res["methods"]["int8-weight-only"]
+    assert res.baseline["decode_perplexity"] > 0
+    assert "decode_perplexity_change" in res.methods["int8-dynamic"]
+    assert "decode_perplexity" not in res.methods["int8-weight-only"]
 
 
 def test_run_quantization_frees_each_quantized_copy_even_in_a_reference_cycle(tiny_lm, monkeypatch):
