@@ -23,7 +23,8 @@ def main() -> int:
                         help="comma-separated: quantization, compression, speculative, decode_paths, outliers, sweep")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench_results" / "live_demo_bench.json")
     args = parser.parse_args()
-    from live_demo.api import LiveDemoError, run_bench
+    from live_demo import run_bench
+    from live_demo.api import LiveDemoError
 
     try:
         result = run_bench(device=args.device, quick=args.quick,

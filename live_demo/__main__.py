@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "bench":
-            from live_demo.api import run_bench
+            from live_demo import run_bench
 
             result = run_bench(device=args.device, quick=args.quick, model_id=args.model,
                                record=not args.no_history, progress=_progress,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from live_demo import views
 from live_demo.compression import PRESETS as COMPRESSION_PRESETS
-from live_demo.compression import load_qa_set
+from live_demo.compression import calibration_ids, load_qa_set  # noqa: F401  (calibration_ids re-exported)
 from live_demo.decoding import (
     MAX_NEW_TOKENS,
     chat_prompt_ids,
@@ -47,6 +47,7 @@ from live_demo.models import (
     model_summary,
 )
 from live_demo.quantization import GRANULARITIES
+from live_demo.quantization_names import weight_format  # noqa: F401  (re-exported)
 from live_demo.reports import (
     CompressionEvalReport,
     CompressionReport,
@@ -54,6 +55,7 @@ from live_demo.reports import (
     RunInfo,
     SpeculativeReport,
     SweepReport,
+    short_dtype,  # noqa: F401  (re-exported)
 )
 from live_demo.runner import GATE, background_priority
 from live_demo.speculative import DRAFT_FREE, DRAFTERS
@@ -68,7 +70,7 @@ __all__ = [  # the public face: what pages, the CLI and the benchmark may use
     "eval_ids", "linear_layer_names", "load_draft", "load_model", "load_qa_set", "model_summary", "prompt_suits",
     "quantization_methods", "run_compression", "run_compression_eval", "run_quantization", "run_speculative",
     "short_dtype", "views", "weight_format", "GRANULARITIES", "run_sweep", "SweepReport", "BATCHES", "decode_path_note",
-    "run_bench",
+
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -122,11 +124,6 @@ def quantization_methods(device: str) -> list[str]:
     return available_methods(device)
 
 
-def weight_format(method: str) -> str:
-    """The common.formats id of the weights a quantization method stores (e.g. int4-g32 -> "int4-g32")."""
-    from live_demo.quantization import QuantMethod
-
-    return QuantMethod.from_name(method).weight_format
 
 
 def benchmark_facts(path: Path | None = None) -> dict:
@@ -155,9 +152,6 @@ def eval_ids(tokenizer, max_tokens: int = 512) -> list[int]:
     return encode_text(tokenizer, eval_text())[:max_tokens]
 
 
-def calibration_ids(tokenizer) -> list[list[int]]:
-    """Token ids of the QA contexts: int8-dynamic-outlier's calibration text, disjoint from the eval text."""
-    return [encode_text(tokenizer, item["context"]) for item in load_qa_set()["items"]]
 
 
 # ---------------------------------------------------------------- quantization
@@ -243,9 +237,6 @@ def run_quantization(lm, methods: list[str], eval_tokens: int = 512, max_new_tok
                               source)
 
 
-def short_dtype(dtype: str) -> str:
-    """float32 -> fp32, float16 -> fp16, bfloat16 -> bf16 (the names used in the run history)."""
-    return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(dtype, dtype)
 
 
 def absmax_explainer(lm, layer: str, bits: int, granularity: str, group_size: int = 32) -> dict:
@@ -440,10 +431,3 @@ def decode_path_note(device: str) -> str:
     return f"Decode path: {path.name}" + (f" ({path.note})" if path.note else "")
 
 
-def run_bench(device: str = "auto", quick: bool = False, model_id: str | None = None, record: bool = True,
-              progress=None, sections: tuple | None = None) -> dict:
-    """The fixed-prompt benchmark as one JSON-ready dict (see live_demo.bench.run_bench and its SECTIONS)."""
-    from live_demo import bench
-
-    kwargs = {} if sections is None else {"sections": tuple(sections)}
-    return bench.run_bench(device=device, quick=quick, model_id=model_id, record=record, progress=progress, **kwargs)

@@ -258,7 +258,7 @@ def bench_outliers(lm, cfg: BenchConfig, progress) -> dict:
 
 
 def api_calibration(lm):
-    from live_demo.api import calibration_ids
+    from live_demo.compression import calibration_ids
 
     return calibration_ids(lm.tokenizer)
 

@@ -443,3 +443,8 @@ def compress(model, tokenizer, context: str, question: str = "", instruction: st
     keep = whole_characters(keep, scores, characters)
     return CompressionResult(settings.method, context_ids, keep, pieces, scores, other,
                              time.perf_counter() - start)
+
+
+def calibration_ids(tokenizer) -> list[list[int]]:
+    """Token ids of the QA contexts: int8-dynamic-outlier's calibration text, disjoint from the eval text."""
+    return [encode_text(tokenizer, item["context"]) for item in load_qa_set()["items"]]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import statistics
 import threading
 import time
@@ -17,6 +15,7 @@ from live_demo.errors import (
     check_int,
     check_text,
 )
+from live_demo.fastpath import forward  # noqa: F401  (one forward pass; re-exported for compression)
 
 MAX_PROMPT_TOKENS = 1024
 MAX_NEW_TOKENS = 256
@@ -137,24 +136,6 @@ def crop_to(cache, length: int) -> None:
     remove = cache.get_seq_length() - length
     if remove > 0:
         cache.crop(-remove)
-
-
-def forward(model, ids, cache, keep: int = 0, model_class=None):
-    """One forward pass over `ids` (1, n) extending `cache` in place; returns logits (1, n, vocab).
-
-    keep > 0 asks for the logits of the last `keep` positions only, (1, keep, vocab), where the model supports
-    it: a 110-token prefill then skips 109 of 110 vocabulary projections (49k x 576 each for SmolLM2), which on
-    a 2-core CPU is a visible share of a short generation.
-    """
-    if keep and _supports_logits_to_keep(model_class or type(model)):
-        return model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=keep).logits
-    logits = model(input_ids=ids, cache=cache, use_cache=True).logits
-    return logits[:, -keep:] if keep else logits
-
-
-@functools.cache
-def _supports_logits_to_keep(model_class) -> bool:
-    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
 
 
 def eos_ids(tokenizer, model) -> set[int]:

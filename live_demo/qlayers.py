@@ -16,7 +16,7 @@ import threading
 
 import torch
 
-from live_demo.quantization import absmax_quantize, minmax_quantize_groups
+from live_demo.qmath import _bnb_dequantize, absmax_quantize, minmax_quantize_groups
 
 _WORKSPACE = threading.local()
 
@@ -158,8 +158,6 @@ class CastInputLinear(torch.nn.Module):
         self.in_features, self.out_features = inner.in_features, inner.out_features
 
     def dequantized_weight(self) -> torch.Tensor:
-        from live_demo.quantization import _bnb_dequantize
-
         return _bnb_dequantize(self.inner)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from common.formats import check_weight_format_id
 from live_demo.decoding import eos_ids, perplexity, plain_decode
-from live_demo.errors import check_int
+from live_demo.qmath import (  # noqa: F401  (re-exported: the quantizers of one tensor live in qmath)
+    GRANULARITIES,
+    _bnb_dequantize,
+    absmax_quantize,
+    allowed_group_sizes,
+    check_group_size_value,
+    minmax_quantize_groups,
+)
 
 # Layers whose inputs carry activation outliers (LLM.int8, Dettmers et al. 2022): on SmolLM2-135M, dynamic int8
 # on down_proj alone raised perplexity from 18.7 to 46.7, so the "mixed" recipe keeps them in full precision.
@@ -24,7 +31,6 @@ OUTLIER_LAYERS = ("down_proj",)
 # fixed 6.0 of LLM.int8 marks 1120 of 1536 down_proj channels in SmolLM2's last layer (median absmax 7.8 there).
 OUTLIER_RATIO = 3.0
 OUTLIER_MAX_FRACTION = 0.2  # cap per layer, so a flat layer never turns into a dense fp32 matmul
-GRANULARITIES = ("tensor", "channel", "group")
 KINDS = ("cast", "dynamic", "dynamic-outlier", "int8-weight-only", "int4-weight-only", "torchao", "bnb")
 
 
@@ -103,65 +109,6 @@ def _bf16_default() -> bool:
     import torch
 
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
-# ---------------------------------------------------------------- absmax quantization of one tensor
-
-def absmax_quantize(weight, bits: int, granularity: str = "channel", group_size: int = 128):
-    """Symmetric absmax quantization (survey Eq. 1). Returns (q int tensor, scale, dequantized weight).
-
-    granularity: "tensor" (one scale), "channel" (one per output row) or "group" (one per `group_size` inputs).
-    """
-    import torch
-
-    check_int("bits", bits, 2, 8)
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    w = weight.detach().float()
-    q_max = 2 ** (bits - 1) - 1  # e.g. 127 for int8, 7 for int4
-    if granularity == "group":
-        check_group_size_value(w.shape[-1], group_size)
-        grouped = w.reshape(w.shape[0], -1, group_size)  # (out, in/group, group)
-        scale = grouped.abs().amax(dim=-1, keepdim=True).clamp(min=1e-8) / q_max
-        q = torch.clamp(torch.round(grouped / scale), -q_max - 1, q_max)
-        return q.to(torch.int8).reshape(w.shape), scale.squeeze(-1), (q * scale).reshape(w.shape)
-    if granularity == "channel":
-        scale = w.abs().amax(dim=-1, keepdim=True).clamp(min=1e-8) / q_max
-    else:
-        scale = w.abs().max().clamp(min=1e-8) / q_max
-    q = torch.clamp(torch.round(w / scale), -q_max - 1, q_max)
-    return q.to(torch.int8), scale, q * scale
-
-
-def minmax_quantize_groups(weight, bits: int, group_size: int):
-    """Asymmetric (min/max, zero-point) group quantization: w ~ u * scale + minimum, u in [0, 2**bits - 1].
-
-    This is the scheme of gpt-fast's int4 and of ggml's Q4_1 blocks. Returns (u uint8, scale, minimum).
-    """
-    import torch
-
-    w = weight.detach().float()
-    check_group_size_value(w.shape[-1], group_size)
-    grouped = w.reshape(w.shape[0], -1, group_size)  # (out, in/group, group)
-    lo, hi = grouped.amin(dim=-1, keepdim=True), grouped.amax(dim=-1, keepdim=True)
-    scale = ((hi - lo) / (2**bits - 1)).clamp(min=1e-8)
-    u = torch.clamp(torch.round((grouped - lo) / scale), 0, 2**bits - 1)
-    return u.to(torch.uint8).reshape(w.shape), scale.squeeze(-1), lo.squeeze(-1)
-
-
-def allowed_group_sizes(in_features: int) -> list[int]:
-    """Powers of two from 8 up that divide `in_features`: the group sizes int4 kernels use (gpt-fast: 32-256)."""
-    return [g for g in (8, 16, 32, 64, 128, 256, 512) if g <= in_features and in_features % g == 0]
-
-
-def check_group_size_value(in_features: int, group_size) -> int:
-    """`group_size` when it is a whole number > 0 dividing `in_features`; else ValueError naming the allowed sizes."""
-    allowed = allowed_group_sizes(in_features)
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1 \
-            or in_features % group_size:
-        raise ValueError(f"group size must be a positive whole number that in_features {in_features} is divisible "
-                         f"by, got {group_size!r}; allowed sizes here: {', '.join(map(str, allowed)) or 'none'}")
-    return group_size
 
 
 def explain_absmax(weight, bits: int, granularity: str = "channel", group_size: int = 128, bins: int = 80):
@@ -552,19 +499,6 @@ def _is_torchao_weight(module) -> bool:
     from torchao.utils import TorchAOBaseTensor
 
     return isinstance(module.weight, TorchAOBaseTensor)
-
-
-def _bnb_dequantize(module):
-    w = module.weight
-    bnb = sys.modules.get("bitsandbytes")  # a real bitsandbytes layer implies the library is imported
-    if bnb is not None and isinstance(module, bnb.nn.Linear4bit):
-        return bnb.functional.dequantize_4bit(w.data, w.quant_state)
-    # bitsandbytes keeps the row scales on the weight until the first forward pass, then moves them to the
-    # layer's state and sets weight.SCB to None (seen with 0.50.2 on an H100).
-    scb = w.SCB if getattr(w, "SCB", None) is not None else getattr(module.state, "SCB", None)
-    if scb is None:
-        raise ValueError("bitsandbytes int8 layer has no row scales (SCB); cannot compute its error")
-    return w.data.float() * (scb.float().unsqueeze(1) / 127.0)
 
 
 def per_layer_error(original, quantized) -> list[dict]:

@@ -204,3 +204,8 @@ class SweepReport:
             ids.append(self.run.write(history, "sweep", settings, metrics | {"peak_gbps": self.peak_gbps,
                                                                              "num_params": self.run.num_params}))
         return ids
+
+
+def short_dtype(dtype: str) -> str:
+    """float32 -> fp32, float16 -> fp16, bfloat16 -> bf16 (the names used in the run history)."""
+    return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(dtype, dtype)

@@ -92,11 +92,12 @@ def decode_sweep(lm, methods: list[str], batches: tuple = BATCHES, new_tokens: i
     A batch that runs out of memory ends that method's sweep (recorded as {"error": ...}). Raises BadInputError
     for a bad count, ValueError for an unknown method.
     """
-    from live_demo.api import calibration_ids, short_dtype, weight_format
+    from live_demo.compression import calibration_ids
     from live_demo.decoding import chat_prompt_ids
     from live_demo.fastpath import DecodePath, choose_path
     from live_demo.quantization import QuantMethod, quantize_copy, weight_bytes
-    from live_demo.reports import RunInfo, SweepReport
+    from live_demo.quantization_names import weight_format
+    from live_demo.reports import RunInfo, SweepReport, short_dtype
 
     check_int("new_tokens", new_tokens, 2, 512)
     check_int("repeats", repeats, 1, 20)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.formats import WEIGHT_FORMAT_IDS
 from common.history import HistoryError, RunHistory, default_db_path
 
 from . import costs
@@ -91,11 +92,13 @@ def history_measurements(db_path: Path | str | None = None) -> list[dict]:
             continue
         if not (tps > 0 and wbytes > 0 and math.isfinite(tps) and math.isfinite(wbytes)):
             continue
-        runs.append({"run": run, "tps": tps, "bytes": wbytes, "params": params,
-                     "method": str(settings.get("method", run.get("dtype") or "fp32"))})
+        weight_format_id = settings.get("weight_format")
+        if weight_format_id not in WEIGHT_FORMAT_IDS:
+            continue   # rows from before live-demo methods named their weight format: nothing to guess from
+        runs.append({"run": run, "tps": tps, "bytes": wbytes, "params": params, "format": weight_format_id})
     if not runs:
         return []
-    baseline = [r["bytes"] * r["tps"] for r in runs if r["method"] in ("fp32", "fp16", "bf16")] or \
+    baseline = [r["bytes"] * r["tps"] for r in runs if r["format"] in ("fp32", "fp16", "bf16")] or \
                [r["bytes"] * r["tps"] for r in runs]
     bandwidth_gbps = max(baseline) / 0.69 / 1e9
     rows = []
@@ -106,24 +109,13 @@ def history_measurements(db_path: Path | str | None = None) -> list[dict]:
             "id": f"history-{run.get('id')}", "source_id": "live-history", "source_url": "local run history",
             "model": run.get("model_id") or "local", "gpu": "local-cpu" if device == "cpu" else device,
             "num_gpus": 1, "engine": "pytorch-cpu" if device == "cpu" else "hf",
-            "weights": _method_to_format(r["method"]), "kv": "fp16", "batch": 1, "prompt_len": 1, "gen_len": 1,
+            "weights": r["format"], "kv": "fp16", "batch": 1, "prompt_len": 1, "gen_len": 1,
             "metric": "decode_tokens_per_s", "value": r["tps"], "unit": "tok/s", "scope": "",
             "notes": f"live demo run on {run.get('device_name') or device}", "_weight_bytes": r["bytes"],
             "_params": r["params"], "_device": _local_cpu(bandwidth_gbps) if device == "cpu" else None,
             "_device_name": run.get("device_name") or device,
         })
     return rows
-
-
-def _method_to_format(method: str) -> str:
-    method = method.lower()
-    if method.startswith("int4") or "4bit" in method:
-        return "int4-g32"
-    if method.startswith("int8") or "8bit" in method:
-        return "int8"
-    if method in ("fp16", "bf16"):
-        return method
-    return "fp32"
 
 
 def _read_history(db_path: Path | str | None) -> list[dict]:

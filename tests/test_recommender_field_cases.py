@@ -172,7 +172,9 @@ def test_local_cpu_runs_do_not_move_gpu_estimates(tmp_path, monkeypatch):
     history = RunHistory(db)
     for i in range(40):
         method, tps, wbytes = [("fp32", 16.0, 540e6), ("int8-dynamic", 50.0, 170e6), ("int4-g32", 9.0, 190e6)][i % 3]
-        history.record("quantization", "smollm2-135m", "cpu", "AMD EPYC", "float32", {"method": method},
+        fmt = {"fp32": "fp32", "int8-dynamic": "int8-w8a8", "int4-g32": "int4-g32"}[method]
+        history.record("quantization", "smollm2-135m", "cpu", "AMD EPYC", "float32",
+                       {"method": method, "weight_format": fmt},
                        {"decode_tokens_per_s": tps, "weight_bytes": wbytes, "num_params": 135e6})
     cfg = api.InferenceConfig(weights="int4", engine="hf", prompt_len=64, gen_len=64)
     model, gpu = api.resolve_model("llama-2-13b"), api.resolve_gpu("rtx-4090")

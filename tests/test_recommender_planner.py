@@ -191,11 +191,13 @@ def _history_db(path):
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE runs(id INTEGER PRIMARY KEY, created_at TEXT, kind TEXT, model_id TEXT, device TEXT, "
                  "device_name TEXT, dtype TEXT, settings_json TEXT, metrics_json TEXT)")
-    runs = [("fp32", 40.0, 540e6), ("int8-dynamic", 70.0, 170e6), ("int4-g32", 30.0, 540e6)]
-    for i, (method, tps, wbytes) in enumerate(runs, 1):
+    runs = [("fp32", "fp32", 40.0, 540e6), ("int8-dynamic", "int8-w8a8", 70.0, 170e6),
+            ("int4-g32", "int4-g32", 30.0, 540e6), ("int8-old-row", None, 70.0, 170e6)]
+    for i, (method, fmt, tps, wbytes) in enumerate(runs, 1):
+        settings = {"method": method} if fmt is None else {"method": method, "weight_format": fmt}
         conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
                      (i, "2026-11-26", "quantization", "smollm2-135m", "cpu", "AMD EPYC", "float32",
-                      json.dumps({"method": method}),
+                      json.dumps(settings),
                       json.dumps({"decode_tokens_per_s": tps, "weight_bytes": wbytes, "num_params": 135e6})))
     conn.execute("INSERT INTO runs VALUES (9,'x','speculative','m','cpu','cpu','f','{}','{}')")
     conn.commit()
@@ -206,8 +208,8 @@ def test_history_rows_become_calibration_rows(tmp_path):
     db = tmp_path / "history.sqlite"
     _history_db(db)
     rows = history_measurements(db)
-    assert len(rows) == 3
-    assert {r["weights"] for r in rows} == {"fp32", "int8", "int4-g32"}
+    assert len(rows) == 3   # the row that names no weight format is not guessed at
+    assert {r["weights"] for r in rows} == {"fp32", "int8-w8a8", "int4-g32"}
     device = rows[0]["_device"]
     assert device.vendor == "cpu" and device.bandwidth_gbps == pytest.approx(40 * 540e6 / 0.69 / 1e9)
     cal = fit_calibrator(load_measurements() + rows)
