@@ -47,7 +47,7 @@ def time_reruns(app, reruns: int) -> dict:
     """Change the batch input and rerun the page `reruns` times; wall ms of each rerun."""
     times = []
     for i in range(reruns):
-        app.number_input(key="batch").set_value(BATCHES[i % len(BATCHES)])
+        app.number_input(key="rec_batch").set_value(BATCHES[i % len(BATCHES)])
         start = time.perf_counter()
         app.run()
         times.append((time.perf_counter() - start) * 1000)
@@ -71,18 +71,15 @@ class LiveRun:
         import torch
 
         from live_demo import api
-        from live_demo.errors import RunCancelled
-        from live_demo.quantization import available_methods
-        from live_demo.runner import GATE, background_priority
 
         torch.set_num_threads(self.threads)
-        methods = available_methods(self.lm.device)[:3]   # the page's default selection
+        methods = api.quantization_methods(self.lm.device)[:3]   # the page's default selection
         while not self.stop.is_set():
-            with GATE.run("bench", wait_s=60), background_priority():
+            with api.GATE.run("bench", wait_s=60), api.background_priority():
                 try:
-                    api.run_quantization(self.lm, methods, 512, 32, stop_event=self.stop)
+                    api.run_quantization(self.lm, methods, 512, 32, stop_event=self.stop, repeats=1)
                     self.runs += 1
-                except RunCancelled:
+                except api.RunCancelled:
                     return
 
     def __enter__(self):
@@ -105,7 +102,7 @@ def main(argv=None) -> int:
 
     from streamlit.testing.v1 import AppTest
 
-    from live_demo.models import live_threads, load_model, usable_cores
+    from live_demo.api import live_threads, load_model, usable_cores
 
     lm = load_model("tiny" if args.tiny else None, "cpu")
     app = AppTest.from_file(str(PAGE), default_timeout=120)

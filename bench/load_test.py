@@ -305,16 +305,16 @@ async def catalog_round(rec, session, tab, rng, timeout_ms, last) -> None:
 
 
 async def recommender_round(rec, session, tab, rng, timeout_ms, last) -> None:
-    card = tab.get_by_text("Recommended stack")
+    card = tab.locator(".st-key-rec_stack_card")   # the stack card, whatever its verdict
     if not await timed(rec, session, tab, "recommender", "open page", lambda: nav(tab, "Recommender"), card,
                        timeout_ms, "location.pathname.endsWith('/recommender')"):
         return
-    batch = choose(rng, [1, 4, 16, 64], last, "batch", default=1)
-    prompt_len = choose(rng, [256, 1024, 4096], last, "prompt_len", default=512)
-    gpu = choose(rng, GPUS, last, "gpu_id", default="a100-80gb")
-    steps = [("change input", lambda: type_number(tab, "batch", batch)),
-             ("change input", lambda: type_number(tab, "prompt_len", prompt_len)),
-             ("get plan (GPU)", lambda: pick(tab, "gpu_id", gpu))]
+    batch = choose(rng, [1, 4, 16, 64], last, "rec_batch", default=1)
+    prompt_len = choose(rng, [256, 1024, 4096], last, "rec_prompt_len", default=512)
+    gpu = choose(rng, GPUS, last, "rec_gpu_id", default="a100-80gb")
+    steps = [("change input", lambda: type_number(tab, "rec_batch", batch)),
+             ("change input", lambda: type_number(tab, "rec_prompt_len", prompt_len)),
+             ("get plan (GPU)", lambda: pick(tab, "rec_gpu_id", gpu))]
     for action, act in steps:
         if not await timed(rec, session, tab, "recommender", action, act, card, timeout_ms):
             return
@@ -356,7 +356,7 @@ async def live_session(rec, browser, url, deadline, timeout_ms, state) -> None:
             before = await tab.evaluate(COUNTERS)
             start = time.perf_counter()
             state["running"] = True
-            await tab.locator(".st-key-quant_run button").click(timeout=timeout_ms)
+            await tab.locator(".st-key-live_quant_run button").click(timeout=timeout_ms)
             await wait_for_run(tab, before, tab.get_by_text("Quantization: done"), 10 * timeout_ms)
             state["running"] = False
             rec.live_runs.append(time.perf_counter() - start)

@@ -42,9 +42,11 @@ from live_demo.models import (
     DEVICES,
     apply_live_threads,
     check_same_tokenizer,
+    live_threads,
     load_draft,
     load_model,
     model_summary,
+    usable_cores,
 )
 from live_demo.quantization import GRANULARITIES
 from live_demo.quantization_names import weight_format  # noqa: F401  (re-exported)
@@ -70,6 +72,7 @@ __all__ = [  # the public face: what pages, the CLI and the benchmark may use
     "eval_ids", "linear_layer_names", "load_draft", "load_model", "load_qa_set", "model_summary", "prompt_suits",
     "quantization_methods", "run_compression", "run_compression_eval", "run_quantization", "run_speculative",
     "short_dtype", "views", "weight_format", "GRANULARITIES", "run_sweep", "SweepReport", "BATCHES", "decode_path_note",
+    "live_threads", "usable_cores",
 
 ]
 
