@@ -18,7 +18,7 @@ PAGES = [
     ("catalog", "catalog", "Catalog"),
     ("recommender", "recommender", "Recommender"),
     ("live_demo", "live_demo", "Live demo"),
-    ("about", "about", "About and method"),
+    ("about", "about", "About"),
 ]
 
 

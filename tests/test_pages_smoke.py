@@ -84,6 +84,28 @@ def test_the_product_defaults_are_the_fast_ones():
     assert "runOnSave true" not in makefile
 
 
+def test_about_page_shows_the_measured_accuracy_for_users():
+    """The About page's error figures are the calibration report's, computed at render time, and the page holds
+    user-facing text only (the engineering notes stay in docs/RELIABILITY.md and docs/BENCHMARKS.md)."""
+    from recommender.report import calibration_report
+
+    report = calibration_report()
+    at = AppTest.from_file(str(ROOT / "pages" / "about.py"), default_timeout=120).run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("Estimate")
+    decode = report["decode"]["calibrated_loso"]
+    assert table.loc["Decode speed (time per generated token)", "With calibration: median error"] == \
+        f"{decode['median_abs_pct_error']:g}%"
+    assert table.loc["Memory", "Measurements"] == report["memory"]["analytic"]["n"]
+    text = " ".join(m.value for m in at.markdown)
+    for part in ("What each part does", "How the estimates are computed", "How accurate", "Where the data comes from",
+                 "What runs offline", "https://github.com/pytorch-labs/gpt-fast"):
+        assert part in text, part
+    for internal in ("py-spy", "GIL", "postScriptGC", "load test", "RELIABILITY"):
+        assert internal not in text, internal
+    assert len((ROOT / "pages" / "about.py").read_text().splitlines()) < 150
+
+
 def test_router_logs_one_timing_line_per_run_when_asked(monkeypatch, tmp_path):
     import json
 
