@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser_support import (
@@ -64,5 +66,63 @@ def test_first_visitor_of_a_fresh_server_can_deep_link(browser, tmp_path):
             assert page.get_by_text("Page not found").count() == 0
             assert page.get_by_role("dialog").count() == 0
             assert_no_exception(page)
+        finally:
+            context.close()
+
+
+def _nav(page, title: str) -> None:
+    """Click a page's entry in the sidebar navigation (the st.Page titles of app.py), in the same session."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
+
+
+def _settled(page, heading, timeout_ms: int = 60_000) -> None:
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=timeout_ms)
+    wait_for_app_idle(page, timeout_ms=timeout_ms)
+    assert page.get_by_role("dialog").count() == 0, "a dialog (e.g. Page not found) is open"
+    assert_no_exception(page)
+
+
+def test_a_newcomer_walks_through_the_three_parts(browser, tmp_path):
+    """Issue 12's first hour in one browser session on a fresh server: a shared deep link into the catalog, home,
+    a catalog search, the recommender's default plan and its export, the live demo's quickest default action (on
+    the tiny model), and the About page; no exception box or dialog anywhere. Anchors are page titles and headings
+    so that the pages' widgets can change."""
+    with running_app(tmp_path) as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{url}/catalog?id=gptq")   # the first request this server sees
+            _settled(page, "GPTQ")
+
+            _nav(page, "Home")
+            _settled(page, "Efficient-LLM Explorer")
+
+            _nav(page, "Catalog")
+            _settled(page, "Catalog")
+            search = page.locator('[data-testid="stMain"]').get_by_role("textbox").first
+            search.fill("speculative decoding")
+            search.press("Enter")
+            _settled(page, "Catalog")
+            assert page.locator('[data-testid="stMain"]').get_by_text("Speculative", exact=False).count() >= 1
+
+            _nav(page, "Recommender")
+            _settled(page, "Recommender")
+            submit = page.locator('[data-testid="stFormSubmitButton"] button')
+            if submit.count():
+                submit.first.click()
+            _settled(page, re.compile(r"recommended", re.I))
+            page.locator('[data-testid="stCode"]').first.wait_for()   # the plan's export
+
+            _nav(page, "Live demo")
+            _settled(page, "Live demo", timeout_ms=120_000)
+            page.get_by_role("tab", name="Prompt compression").click()
+            page.get_by_role("button", name="Compress", exact=True).click()
+            _settled(page, "Live demo", timeout_ms=120_000)
+
+            _nav(page, "About")
+            _settled(page, "About")
+            page.get_by_text("How accurate the estimates are").first.wait_for()
+            screenshot(page, "walk_about")
         finally:
             context.close()
