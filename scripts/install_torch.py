@@ -90,9 +90,19 @@ def installed_build() -> tuple[str, str] | None:
         version = metadata.version("torch")
     except metadata.PackageNotFoundError:
         return None
-    requires = metadata.requires("torch") or []
-    cuda = "+cu" in version or any(r.lower().startswith("nvidia-") for r in requires)
+    cuda = "+cu" in version or any(_installed(re.split(r"[\s;<>=!~\[(]", r, maxsplit=1)[0])
+                                   for r in metadata.requires("torch") or [] if r.lower().startswith("nvidia-"))
     return version, ("cuda" if cuda else "cpu")
+
+
+def _installed(name: str) -> bool:
+    """Whether a distribution is installed (torch lists its CUDA packages behind platform markers, so only an
+    installed one shows that the CUDA build is present)."""
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,3 +102,23 @@ def test_the_launcher_switches_off_legacy_pages_folder_routing():
         assert PagesManager.uses_pages_directory is False
     finally:
         PagesManager.uses_pages_directory = before
+
+
+@pytest.mark.parametrize(("version", "installed", "build"), [
+    ("2.13.0+cpu", set(), "cpu"),
+    ("2.13.0", set(), "cpu"),                          # PyPI's macOS wheel: CUDA packages listed, none installed
+    ("2.13.0", {"nvidia-cublas-cu12"}, "cuda"),        # PyPI's Linux wheel with its CUDA packages
+    ("2.13.0+cu126", set(), "cuda"),
+])
+def test_the_installed_build_is_read_from_metadata(monkeypatch, version, installed, build):
+    def fake_version(name):
+        if name == "torch":
+            return version
+        if name in installed:
+            return "12.6"
+        raise install_torch.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(install_torch.metadata, "version", fake_version)
+    monkeypatch.setattr(install_torch.metadata, "requires",
+                        lambda name: ['nvidia-cublas-cu12==12.6.4.1; platform_system == "Linux"', "sympy>=1.13"])
+    assert install_torch.installed_build() == (version, build)
