@@ -61,12 +61,12 @@ def render_accuracy(report: dict) -> None:
 st.title("About")
 counts = load_catalog().counts()
 cols = st.columns(5)
-cols[0].metric("Techniques in the catalog", counts["techniques"])
-cols[1].metric("Papers in the survey's reference list", counts["references"])
+cols[0].metric("Techniques", counts["techniques"], help="Techniques in the catalog")
+cols[1].metric("Survey references", counts["references"], help="Papers in the survey's reference list")
 cols[2].metric("GPU presets", len(recommender_api.list_gpus()))
 cols[3].metric("Model presets", len(recommender_api.list_models()))
 report = accuracy()
-cols[4].metric("Published measurements (calibration)", report["rows"])
+cols[4].metric("Measurements", report["rows"], help="Published measurements the cost model is checked against")
 
 text = METHOD.read_text(encoding="utf-8").split("\n", 1)[1]   # the page has its own title
 before, after = text.split(ACCURACY_MARKER, 1) if ACCURACY_MARKER in text else (text, "")

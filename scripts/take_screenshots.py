@@ -59,9 +59,11 @@ def take(url: str, out: Path) -> list[Path]:
         wait_for_app_idle(tab, timeout_ms=MODEL_TIMEOUT_MS)
         tab.get_by_role("tab", name="Speculative decoding").click()
         tab.get_by_role("button", name="Generate").click()
-        tab.get_by_text("accepted from draft").first.wait_for(timeout=MODEL_TIMEOUT_MS)
+        result = tab.get_by_text("accepted from draft").first
+        result.wait_for(timeout=MODEL_TIMEOUT_MS)
         wait_for_app_idle(tab, timeout_ms=MODEL_TIMEOUT_MS)
         assert_no_exception(tab)
+        result.scroll_into_view_if_needed()
         shots.append(screenshot(tab, "live_demo_speculative", out))
         print(f"  {shots[-1]}", flush=True)
         browser.close()
