@@ -34,7 +34,7 @@ PAGES = [
     st.Page("pages/catalog_page.py", title="Catalog", icon=":material/menu_book:", url_path="catalog"),
     st.Page("pages/recommender_page.py", title="Recommender", icon=":material/tune:", url_path="recommender"),
     st.Page("pages/live_demo_page.py", title="Live demo", icon=":material/science:", url_path="live_demo"),
-    st.Page("pages/about.py", title="About / Method", icon=":material/info:", url_path="about"),
+    st.Page("pages/about.py", title="About", icon=":material/info:", url_path="about"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -35,3 +35,6 @@ with right:
     st.subheader("Live demo")
     st.write("Quantize, compress a prompt and decode speculatively on SmolLM2-135M, measured live.")
     st.markdown("[Run the live demo →](/live_demo)")
+
+st.caption("How the estimates are computed, how accurate they are, where the data comes from and what runs offline: "
+           "[About](/about).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Tests write their screenshots to an ignored folder, so `make test` leaves the working tree clean; the README's
+# screenshots in docs/screenshots/ come from `make screenshots` (scripts/take_screenshots.py), with the real model.
+SCREENSHOTS = Path(os.environ.get("ELLM_TEST_SCREENSHOTS", str(ROOT / "test-results" / "screenshots")))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -26,6 +29,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def server_command(port: int) -> list[str]:
+    """The app as `make app` serves it (scripts/serve.py: `streamlit run app.py`, deep links right from the first
+    request), on 127.0.0.1:`port`; the file watcher is off in .streamlit/config.toml and repeated here."""
+    return [sys.executable, str(ROOT / "scripts" / "serve.py"), "--server.headless", "true",
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+
+
+def app_env(data_dir: Path, real_model: bool = False) -> dict[str, str]:
+    """Environment of a test server: throwaway history, no hub access, and the tiny random model with a throwaway
+    cache; with `real_model`, the embedded SmolLM2 and the user's model cache (converted once, then reused)."""
+    env = {**os.environ, "ELLM_HISTORY_DB": str(data_dir / "history.sqlite"), "HF_HUB_OFFLINE": "1"}
+    if real_model:
+        env.pop("ELLM_DEMO_MODEL", None)
+    else:
+        env.update(ELLM_DEMO_MODEL="tiny", ELLM_CACHE_DIR=str(data_dir / "cache"))
+    return env
 
 
 def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90.0) -> None:
@@ -43,35 +65,31 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 90.0) -
     raise TimeoutError(f"the app at {url} was not healthy within {timeout_s} s")
 
 
+@contextlib.contextmanager
+def running_app(data_dir: Path, real_model: bool = False):
+    """A fresh app process on a free port (no session has visited it yet); yields its URL, stops it on exit."""
+    port = free_port()
+    with (data_dir / "streamlit.log").open("w") as log:
+        process = subprocess.Popen(server_command(port), cwd=ROOT, env=app_env(data_dir, real_model),
+                                   stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, process)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
-    """Start `streamlit run app.py` on a free port and stop it cleanly after the session."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("app-data")
-    env = {
-        **os.environ,
-        "ELLM_DEMO_MODEL": "tiny",
-        "ELLM_CACHE_DIR": str(data / "cache"),
-        "ELLM_HISTORY_DB": str(data / "history.sqlite"),
-        "HF_HUB_OFFLINE": "1",
-    }
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    log = (data / "streamlit.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
+    """The app served as `make app` serves it, shared by the browser tests of one pytest session."""
+    with running_app(tmp_path_factory.mktemp("app-data")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -116,8 +134,10 @@ def wait_for_app_idle(tab, timeout_ms: int = 60_000) -> None:
     tab.wait_for_timeout(300)  # let plotly finish drawing before a screenshot
 
 
-def screenshot(tab, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    target = SCREENSHOTS / f"{name}.png"
+def screenshot(tab, name: str, folder: Path | None = None) -> Path:
+    """Save the visible part of the page as `name`.png in `folder` (default: the tests' ignored folder)."""
+    folder = SCREENSHOTS if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.png"
     tab.screenshot(path=str(target), full_page=False)
     return target

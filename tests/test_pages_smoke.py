@@ -62,11 +62,48 @@ def test_streamlit_config_has_the_safe_defaults_for_a_shared_box():
     from streamlit import config as streamlit_config
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"] == {"address": "127.0.0.1", "enableXsrfProtection": True, "maxUploadSize": 1}
+    assert config["server"] == {"address": "127.0.0.1", "enableXsrfProtection": True, "maxUploadSize": 1,
+                                "fileWatcherType": "none", "runOnSave": False}
     assert config["browser"]["gatherUsageStats"] is False and config["client"]["toolbarMode"] == "viewer"
     for section, options in config.items():   # every key is a real Streamlit option (a typo would be ignored):
         for name in options:                   # get_option raises on an unknown key
             streamlit_config.get_option(f"{section}.{name}")
+
+
+def test_the_product_defaults_are_the_fast_ones():
+    """No file watcher (issue 12: the watcher over the whole checkout made live runs 6-8x slower), and `make app`
+    starts the same launcher as the tests, with no flag that turns the watcher back on."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["fileWatcherType"] == "none" and config["server"]["runOnSave"] is False
+    makefile = (ROOT / "Makefile").read_text()
+    app_recipe = makefile.split("\napp:", 1)[1].split("\n\n", 1)[0]
+    assert "scripts/serve.py" in app_recipe
+    assert "fileWatcherType" not in app_recipe or "fileWatcherType none" in app_recipe
+    assert "runOnSave true" not in makefile
+
+
+def test_about_page_shows_the_measured_accuracy_for_users():
+    """The About page's error figures are the calibration report's, computed at render time, and the page holds
+    user-facing text only (the engineering notes stay in docs/RELIABILITY.md and docs/BENCHMARKS.md)."""
+    from recommender.report import calibration_report
+
+    report = calibration_report()
+    at = AppTest.from_file(str(ROOT / "pages" / "about.py"), default_timeout=120).run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("Estimate")
+    decode = report["decode"]["calibrated_loso"]
+    assert table.loc["Decode speed (time per generated token)", "With calibration: median error"] == \
+        f"{decode['median_abs_pct_error']:g}%"
+    assert table.loc["Memory", "Measurements"] == report["memory"]["analytic"]["n"]
+    text = " ".join(m.value for m in at.markdown)
+    for part in ("What each part does", "How the estimates are computed", "How accurate", "Where the data comes from",
+                 "What runs offline", "https://github.com/pytorch-labs/gpt-fast"):
+        assert part in text, part
+    for internal in ("py-spy", "GIL", "postScriptGC", "load test", "RELIABILITY"):
+        assert internal not in text, internal
+    assert len((ROOT / "pages" / "about.py").read_text().splitlines()) < 150
 
 
 def test_router_logs_one_timing_line_per_run_when_asked(monkeypatch, tmp_path):
