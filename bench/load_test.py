@@ -259,7 +259,7 @@ async def pick(tab, key: str, text: str):
     box = tab.locator(f".st-key-{key} input")
     await box.click()
     await box.fill(text)
-    await box.press("Enter")
+    await tab.get_by_role("option", name=text, exact=True).click()   # Enter picks the first fuzzy match
 
 
 async def type_number(tab, key: str, value: int):

@@ -36,7 +36,7 @@ def test_page_renders_in_chromium(app_url, page, path, name, heading):
 
 def test_catalog_search_and_open_technique(app_url, page):
     page.goto(f"{app_url}/catalog")
-    box = page.get_by_label("Search names, aliases, summaries and tags")
+    box = page.locator(".st-key-cat_query input")
     box.fill("gptq")
     box.press("Enter")
     wait_for_app_idle(page)
@@ -104,7 +104,7 @@ def test_a_newcomer_walks_through_the_three_parts(browser, tmp_path):
             search.fill("speculative decoding")
             search.press("Enter")
             _settled(page, "Catalog")
-            assert page.locator('[data-testid="stMain"]').get_by_text("Speculative", exact=False).count() >= 1
+            page.get_by_text("matching techniques").first.wait_for()   # the result count above the table
 
             _nav(page, "Recommender")
             _settled(page, "Recommender")
@@ -113,6 +113,16 @@ def test_a_newcomer_walks_through_the_three_parts(browser, tmp_path):
                 submit.first.click()
             _settled(page, re.compile(r"recommended", re.I))
             page.locator('[data-testid="stCode"]').first.wait_for()   # the plan's export
+            # a 70B model on one 24 GB GPU: one verdict (the offload fallback) and an export that implements it
+            for key, value in (("rec_model_id", "llama-2-70b"), ("rec_gpu_id", "rtx-4090")):
+                box = page.locator(f".st-key-{key} input")
+                box.click()
+                box.fill(value)
+                page.get_by_role("option", name=value, exact=True).click()
+                wait_for_app_idle(page)
+            page.get_by_text("the best fallback offloads", exact=False).first.wait_for()
+            assert page.get_by_text("Recommended stack: fits", exact=False).count() == 0
+            page.get_by_text("max_memory=", exact=False).first.wait_for()
 
             _nav(page, "Live demo")
             _settled(page, "Live demo", timeout_ms=120_000)
