@@ -8,7 +8,6 @@ import streamlit as st
 
 from catalog import load_catalog
 from recommender import api as recommender_api
-from recommender.report import calibration_report
 
 METHOD = Path(__file__).resolve().parents[1] / "docs" / "METHOD.md"
 ACCURACY_MARKER = "<!-- measured-accuracy -->"
@@ -20,7 +19,7 @@ FAMILIES = [("decode", "Decode speed (time per generated token)"),
 @st.cache_data(show_spinner="Measuring the cost model's accuracy on the published measurements ...")
 def accuracy() -> dict:
     """The recommender's leave-one-source-out accuracy report (about 2 s, once per server process)."""
-    return calibration_report()
+    return recommender_api.calibration_report()
 
 
 def pct(block: dict, key: str) -> str:
