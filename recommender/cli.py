@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--latency-ms-per-token", type=float)
     pl.add_argument("--ttft-ms", type=float)
     pl.add_argument("--quality", type=_lower, default="small", choices=api.QUALITY_LEVELS)
+    pl.add_argument("--objective", type=_lower, default="least-risk", choices=api.OBJECTIVES,
+                    help="after fit, budgets and quality: least-risk, fastest, or simplest")
     pl.add_argument("--max-plans", type=int, default=25)
     pl.add_argument("--no-pareto", action="store_true", help="omit the Pareto list from the output")
     pl.add_argument("--no-exports", action="store_true", help="omit each plan's runnable exports")
@@ -169,7 +171,7 @@ def _with_largest(args, model, gpu, cfg) -> dict:
 
 def run_plan(args) -> dict:
     req = _request(args, _model(args), _gpu(args), latency_ms_per_token=args.latency_ms_per_token,
-                   ttft_ms=args.ttft_ms, quality=args.quality, max_plans=args.max_plans)
+                   ttft_ms=args.ttft_ms, quality=args.quality, max_plans=args.max_plans, objective=args.objective)
     out = api.plan(req).to_dict(exports=not args.no_exports)
     if args.no_pareto:
         out.pop("pareto", None)

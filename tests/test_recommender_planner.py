@@ -255,3 +255,14 @@ def test_exports_reflect_the_stack():
         assert json.loads(ex["json"])["stack"] == p["stack"]
         if "llama.cpp" in ex:
             assert ex["llama.cpp"].startswith("llama-server")
+
+
+def test_objective_simplest_keeps_plain_bf16_when_it_meets_the_budget():
+    """Issue 12: Llama-3-8B on an RTX 4090 meets a 30 ms/token budget with plain bf16; 'simplest' says so, while
+    'fastest' may add techniques."""
+    simplest = typed_plan(req("llama-3-8b", "rtx-4090", latency_ms_per_token=30, objective="simplest")).best
+    assert simplest.complexity == 0 and simplest.weights == "bf16" and simplest.meets_latency
+    fastest = typed_plan(req("llama-3-8b", "rtx-4090", latency_ms_per_token=30, objective="fastest")).best
+    assert fastest.decode_ms_per_token <= simplest.decode_ms_per_token
+    with pytest.raises(RecommenderInputError, match="objective"):
+        typed_plan(req(objective="cheapest"))
