@@ -297,7 +297,7 @@ async def catalog_round(rec, session, tab, rng, timeout_ms, last) -> None:
     steps = [("search", search, counted, url_param_is("q", query)),
              ("filter", toggle.click, counted, url_param_is("open_source", None if oss_on else "1")),
              ("filter", toggle.click, counted, url_param_is("open_source", "1" if oss_on else None)),
-             ("open technique", lambda: pick(tab, "cat_technique", name),
+             ("open technique", lambda: pick(tab, "cat_technique", f"{name} ({technique_id})"),
               tab.get_by_role("heading", name="Citation"), url_param_is("id", technique_id))]
     for action, act, expect, done_js in steps:   # a failed step leaves the page in an unknown state: end the round
         if not await timed(rec, session, tab, "catalog", action, act, expect, timeout_ms, done_js):
