@@ -138,17 +138,24 @@ def _quote(args: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+def _weights_and_tp_args(plan: Plan, engine: str) -> list[str]:
+    """The options vLLM and SGLang spell alike: quantize-on-load, 16-bit dtype, tensor-parallel size."""
+    args = []
+    if plan.weights in ON_LOAD[engine]:
+        args += ["--quantization", ON_LOAD[engine][plan.weights]]
+    if plan.weights in ("fp16", "bf16"):
+        args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
+    _, tp, _ = parallel_layout(plan.config)
+    if tp > 1:
+        args += ["--tensor-parallel-size", str(tp)]
+    return args
+
+
 def vllm_command(model: ModelSpec, plan: Plan) -> str:
     """A `vllm serve` command line: weights, tensor parallelism, KV dtype, memory share, offload, speculation."""
     s = plan.settings
-    args = ["vllm", "serve", weights_repo(model, plan, "vllm")]
-    if plan.weights in ON_LOAD["vllm"]:
-        args += ["--quantization", ON_LOAD["vllm"][plan.weights]]
-    if plan.weights in ("fp16", "bf16"):
-        args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
+    args = ["vllm", "serve", weights_repo(model, plan, "vllm"), *_weights_and_tp_args(plan, "vllm")]
     _, tp, pp = parallel_layout(plan.config)
-    if tp > 1:
-        args += ["--tensor-parallel-size", str(tp)]
     if pp > 1:   # one pipeline stage per node, on vLLM's own Ray runtime
         args += ["--pipeline-parallel-size", str(pp), "--distributed-executor-backend", "ray"]
     if plan.kv == "fp8":
@@ -171,14 +178,9 @@ def vllm_command(model: ModelSpec, plan: Plan) -> str:
 def sglang_command(model: ModelSpec, plan: Plan) -> str:
     """`python -m sglang.launch_server` for the plan (SGLang reserves a little more memory than vLLM by default)."""
     s = plan.settings
-    args = ["python", "-m", "sglang.launch_server", "--model-path", weights_repo(model, plan, "sglang")]
-    if plan.weights in ON_LOAD["sglang"]:
-        args += ["--quantization", ON_LOAD["sglang"][plan.weights]]
-    if plan.weights in ("fp16", "bf16"):
-        args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
+    args = ["python", "-m", "sglang.launch_server", "--model-path", weights_repo(model, plan, "sglang"),
+            *_weights_and_tp_args(plan, "sglang")]
     _, tp, pp = parallel_layout(plan.config)
-    if tp > 1:
-        args += ["--tensor-parallel-size", str(tp)]
     if pp > 1:   # SGLang's own multi-node launch: run this on every node with its NODE_RANK (0 on the head node)
         args += ["--pipeline-parallel-size", str(pp), "--nnodes", str(pp), "--node-rank", "$NODE_RANK",
                  "--dist-init-addr", "$HEAD_NODE_IP:20000"]
