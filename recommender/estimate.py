@@ -75,7 +75,8 @@ class InferenceConfig:
             check_number("GPU memory utilization", self.memory_utilization, low=0.05, high=1.0)
         check_number("GPUs per node", self.gpus_per_node, low=1, high=64, integer=True)
         check_number("inter-node bandwidth (GB/s)", self.internode_gbps, low=0.1, high=10_000)
-        if self.num_gpus > self.gpus_per_node:
+        # layer-split engines run many GPUs of one machine (a 15-GPU rig); tensor-parallel ones need a node each
+        if self.num_gpus > self.gpus_per_node and self.engine not in LAYER_SPLIT_ENGINES:
             if self.engine not in MULTI_NODE_ENGINES:
                 raise RecommenderInputError(
                     f"{self.num_gpus} GPUs span {math.ceil(self.num_gpus / self.gpus_per_node)} nodes: the "

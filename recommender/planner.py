@@ -13,6 +13,7 @@ from .calibration import default_calibrator
 from .errors import RecommenderInputError, check_number, shorten
 from .estimate import (
     INTERNODE_GBPS,
+    LAYER_SPLIT_ENGINES,
     MULTI_NODE_ENGINES,
     WORKLOADS,
     Estimate,
@@ -306,8 +307,9 @@ def _compatible(req: PlanRequest, engine: str, w, p, k, d, o, n: int) -> bool:
         return False   # offloading is a single-GPU, plain-decoding fallback here
     if engine == "llama.cpp" and k.id == "kv-fp8":
         return False
-    # beyond one node only engines with a multi-node runtime, in whole nodes
-    return not (n > req.gpus_per_node and (engine not in MULTI_NODE_ENGINES or n % req.gpus_per_node))
+    # beyond one node only engines with a multi-node runtime, in whole nodes (layer-split engines: one machine)
+    return not (n > req.gpus_per_node and engine not in LAYER_SPLIT_ENGINES
+                and (engine not in MULTI_NODE_ENGINES or n % req.gpus_per_node))
 
 
 def _draft_fraction(model: ModelSpec, d: Technique | None) -> float:

@@ -65,7 +65,7 @@ def test_deepseek_r1_q2k_fits_on_15_rtx_3090_at_full_context():
     est = api.estimate_inference(api.resolve_model(case["model"]), api.resolve_gpu(case["gpu"]),
                                  api.InferenceConfig(weights=case["weights"], engine=case["engine"],
                                                      num_gpus=case["num_gpus"], prompt_len=case["prompt_len"],
-                                                     gen_len=case["gen_len"], gpus_per_node=case["num_gpus"]))
+                                                     gen_len=case["gen_len"]))
     assert est.fits, est.per_gpu_memory_gib
 
 
@@ -222,4 +222,5 @@ def test_beyond_one_node_405b_bf16_on_two_a100_nodes():
     fast = api.estimate_inference(req.model, req.gpu, api.InferenceConfig(weights="bf16", engine="vllm", num_gpus=16))
     assert slow.decode_ms_per_token > fast.decode_ms_per_token   # the inter-node link is an input that matters
     with pytest.raises(api.RecommenderInputError, match="multi-node"):
-        api.estimate_inference(req.model, req.gpu, api.InferenceConfig(weights="bf16", engine="hf", num_gpus=16))
+        api.estimate_inference(req.model, req.gpu, api.InferenceConfig(weights="bf16", engine="exllamav2",
+                                                                         num_gpus=16))
