@@ -165,11 +165,7 @@ def engine_memory_share(engine: str, memory_utilization: float | None = None, gp
     """
     if memory_utilization is not None:
         return memory_utilization
-    if engine == "vllm":
-        return costs.VLLM_MEMORY_UTILIZATION
-    if engine == "sglang" and gpu is not None:
-        return default_memory_share(engine, gpu, num_gpus)
-    return 1.0
+    return default_memory_share(engine, gpu, num_gpus)
 
 
 def engine_capacity_bytes(gpu: GPU, engine: str, memory_utilization: float | None = None,
@@ -252,7 +248,8 @@ class InferenceEvaluator:
         # engines that chunk the prompt hold one chunk's activations at a time (docs/cost_model.md §2.3)
         chunk = prefill_chunk_tokens(cfg.engine, self.gpu)
         all_logits = cfg.engine in ("hf", "hf-eager")   # a transformers forward returns every position's logits
-        activations = self._memo(("act", cfg.batch, cfg.prompt_len, flash, chunk), lambda: costs.inference_activation_bytes(
+        activations = self._memo(("act", cfg.batch, cfg.prompt_len, flash, chunk, all_logits),
+                                 lambda: costs.inference_activation_bytes(
             model, cfg.batch, cfg.prompt_len, flash, chunk_tokens=chunk, all_logits=all_logits))
         # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv), and
         # MLA's single latent is replicated on every GPU (docs/cost_model.md §2.2).

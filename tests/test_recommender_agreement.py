@@ -54,3 +54,17 @@ def test_json_plan_prints_the_estimate_fields():
     est = api.estimate_inference(req.model, req.gpu, api.InferenceConfig()).to_dict()
     assert set(est) <= set(plan)
     assert "json" in plan["exports"] and len(plan["exports"]) >= 2   # the JSON plus its engine's export
+
+
+def test_one_evaluator_gives_each_engine_its_own_activation_memory():
+    """transformers keeps every prompt position's logits, TGI does not; with the same prompt and no chunking the
+    memoised activations must still differ by engine."""
+    from recommender.estimate import InferenceEvaluator
+
+    model, gpu = api.resolve_model("llama-2-7b"), api.resolve_gpu("a100-80gb")
+    cfgs = [api.InferenceConfig(engine=e, prompt_len=2048) for e in ("hf", "tgi")]
+    together = InferenceEvaluator(model, gpu).evaluate_many(cfgs)
+    apart = [InferenceEvaluator(model, gpu).evaluate(c) for c in cfgs]
+    for a, b in zip(together, apart, strict=True):
+        assert a.memory_breakdown_gib == b.memory_breakdown_gib
+    assert together[0].memory_breakdown_gib["activations"] > together[1].memory_breakdown_gib["activations"]
