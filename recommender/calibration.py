@@ -22,10 +22,17 @@ from common.history import HistoryError, RunHistory, default_db_path
 
 from . import costs
 from .errors import RecommenderInputError
-from .estimate import InferenceConfig, decode_step_roofline, inference_memory, parallel_mode, prefill_roofline
-from .formats import WeightFormat, weight_format
+from .estimate import (
+    ENGINES,
+    InferenceConfig,
+    decode_step_roofline,
+    inference_memory,
+    parallel_mode,
+    prefill_roofline,
+)
+from .formats import WeightFormat, kv_bytes_per_element, weight_format
 from .hardware import GPU
-from .models import ModelSpec
+from .models import ModelSpec, model_presets
 
 DATA_FILE = Path(__file__).parent / "data" / "measurements.csv"
 # Published measurements gathered for the engines, kernels and GPUs of 2024-26 (same columns, own source per row).
@@ -185,10 +192,6 @@ def evaluable(row: dict) -> bool:
     """A row the cost model can evaluate: a known engine and model, a real batch (0 marks a saturated server)."""
     if "_weight_bytes" in row:
         return True
-    from .estimate import ENGINES
-    from .formats import kv_bytes_per_element
-    from .models import model_presets
-
     lengths_ok = row["metric"] == "memory" and row["scope"] == "weights" or min(row["prompt_len"], row["gen_len"]) >= 1
     try:
         weight_format(row["weights"])

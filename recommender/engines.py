@@ -48,8 +48,10 @@ def prefill_chunk_tokens(engine: str, gpu: GPU) -> int | None:
     return default if isinstance(default, int) else None
 
 
-def default_memory_share(engine: str, gpu: GPU, num_gpus: int = 1) -> float:
+def default_memory_share(engine: str, gpu: GPU | None = None, num_gpus: int = 1) -> float:
     """Share of usable device memory the engine fills by default (1.0: it allocates on demand).
+
+    SGLang's share depends on the GPU; without one it is treated like an on-demand engine.
 
     vLLM: gpu_memory_utilization 0.9 (costs.VLLM_MEMORY_UTILIZATION). SGLang: mem_fraction_static computed as
     (memory - reserved) / memory with reserved MiB = 512 + 1.5 * max(chunk, 2048) + 2 * cuda_graph_max_bs
@@ -57,7 +59,7 @@ def default_memory_share(engine: str, gpu: GPU, num_gpus: int = 1) -> float:
     """
     if engine == "vllm":
         return costs.VLLM_MEMORY_UTILIZATION
-    if engine == "sglang":
+    if engine == "sglang" and gpu is not None:
         chunk = prefill_chunk_tokens("sglang", gpu) or 2048
         reserved = 512 + 1.5 * max(chunk, 2048) + 2 * SGLANG_CUDA_GRAPH_MAX_BS + 1024 * num_gpus / 8
         if gpu.memory_gib > 60:

@@ -60,44 +60,48 @@ def medusa_heads(model: ModelSpec) -> str | None:
     return _known(model).get("medusa")
 
 
-class _PlanKey:
-    """The parts of a plan that decide whether an engine can run it (what `_why_not` reads)."""
-
-    def __init__(self, stack: tuple[str, ...], weights: str, kv: str):
-        self.stack, self.weights, self.kv = list(stack), weights, kv
-        self.settings = {"draft_len": 4}
-
-
-def _int4_kind(plan: Plan) -> str:
-    return "gptq" if any(t.startswith("gptq") for t in plan.stack) else "awq"
+def _int4_kind(stack) -> str:
+    return "gptq" if any(t.startswith("gptq") for t in stack) else "awq"
 
 
 def weights_repo(model: ModelSpec, plan: Plan, engine: str) -> str | None:
     """The repository that holds the plan's weights for `engine`, or None when none is published."""
-    fmt = plan.weights
+    return _repo_for(model, plan.weights, tuple(plan.stack), engine)
+
+
+def _repo_for(model: ModelSpec, fmt: str, stack: tuple[str, ...], engine: str) -> str | None:
     if fmt in SIXTEEN_BIT or fmt in ON_LOAD.get(engine, {}) or fmt in ("int8-bnb", "nf4") and engine == "hf":
         return model.hf_id or None
     if fmt in ("int4", "int4-g64", "int4-g32", "awq-marlin", "gptq-marlin", "awq-gemv"):
-        return _known(model).get(_int4_kind(plan))
+        return _known(model).get(_int4_kind(stack))
     if fmt in GGUF_TYPE:
         return _known(model).get("gguf")
     return None
 
 
-def _spec_config(model: ModelSpec, plan: Plan) -> dict | None | bool:
-    """vLLM's --speculative-config for the plan; None when it has no speculative technique, False when the
-    technique needs a model that is not published."""
+def _spec_config(model: ModelSpec, plan: Plan) -> dict | None:
+    """vLLM's --speculative-config for the plan; None when it has no speculative technique. Only called for plans
+    `_why_not` passed, so a needed draft model or Medusa heads are published."""
     s = plan.settings
     if "speculative-decoding" in plan.stack:
         draft = draft_model(model)
-        return {"model": draft, "num_speculative_tokens": s["draft_len"]} if draft else False
+        return {"model": draft, "num_speculative_tokens": s["draft_len"]}
     if "medusa" in plan.stack:
         heads = medusa_heads(model)
-        return {"method": "medusa", "model": heads, "num_speculative_tokens": 5} if heads else False
+        return {"method": "medusa", "model": heads, "num_speculative_tokens": 5}
     if "prompt-lookup" in plan.stack:
         return {"method": "ngram", "num_speculative_tokens": SPEC_DRAFT_TOKENS_NGRAM,
                 "prompt_lookup_max": SPEC_DRAFT_TOKENS_NGRAM}
     return None
+
+
+def _speculation_published(model: ModelSpec, stack: tuple[str, ...]) -> bool:
+    """False when the stack's speculative technique needs a draft model or Medusa heads nobody published."""
+    if "speculative-decoding" in stack:
+        return draft_model(model) is not None
+    if "medusa" in stack:
+        return medusa_heads(model) is not None
+    return True
 
 
 def _why_not(model: ModelSpec, plan: Plan, engine: str) -> str | None:
@@ -107,25 +111,24 @@ def _why_not(model: ModelSpec, plan: Plan, engine: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _why_not_cached(model: ModelSpec, stack: tuple[str, ...], weights: str, kv: str, engine: str) -> str | None:
-    plan = _PlanKey(stack, weights, kv)
     if not model.hf_id:
         return "the model has no Hugging Face id (a parameter count or a pasted config): name the repository first"
-    if weights_repo(model, plan, engine) is None:
-        return f"no published {plan.weights} checkpoint of {model.name} is known for {engine}"
+    if _repo_for(model, weights, stack, engine) is None:
+        return f"no published {weights} checkpoint of {model.name} is known for {engine}"
     unsupported = {"vllm": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference"),
                    "sglang": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference", "medusa",
                               "prompt-lookup", "sparsegpt", "wanda"),
                    "llama.cpp": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference",
                                  "speculative-decoding", "medusa", "prompt-lookup", "sparsegpt", "wanda"),
                    "hf": ("h2o", "streamingllm", "scissorhands", "flexgen", "sparsegpt", "wanda", "medusa")}
-    blocked = [t for t in plan.stack if t in unsupported.get(engine, ())]
+    blocked = [t for t in stack if t in unsupported.get(engine, ())]
     if blocked:
         return f"{engine} has no documented option for {', '.join(blocked)}"
-    if engine in ("vllm", "sglang") and plan.kv in ("int8", "int4"):
-        return f"{engine} has no {plan.kv} KV cache (fp8 only)"
-    if engine in ("vllm", "sglang") and plan.weights in ("int8-bnb", "int8-w8a8"):
-        return f"no published {plan.weights} checkpoint of {model.name} is known for {engine}"
-    if _spec_config(model, plan) is False:
+    if engine in ("vllm", "sglang") and kv in ("int8", "int4"):
+        return f"{engine} has no {kv} KV cache (fp8 only)"
+    if engine in ("vllm", "sglang") and weights in ("int8-bnb", "int8-w8a8"):
+        return f"no published {weights} checkpoint of {model.name} is known for {engine}"
+    if not _speculation_published(model, stack):
         return f"no published draft model or Medusa heads for {model.name}"
     return None
 
@@ -250,8 +253,8 @@ def transformers_snippet(model: ModelSpec, plan: Plan) -> str:
         kwargs.append('quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", '
                       'bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)')
     elif plan.weights not in SIXTEEN_BIT:
-        lines.append(f"# a pre-quantized {_int4_kind(plan).upper()} checkpoint; needs: pip install "
-                     f"{'gptqmodel' if _int4_kind(plan) == 'gptq' else 'autoawq'}")
+        lines.append(f"# a pre-quantized {_int4_kind(plan.stack).upper()} checkpoint; needs: pip install "
+                     f"{'gptqmodel' if _int4_kind(plan.stack) == 'gptq' else 'autoawq'}")
         kwargs.append("dtype=torch.float16")
     else:
         kwargs.append(f"dtype=torch.{'bfloat16' if plan.weights == 'bf16' else 'float32' if plan.weights == 'fp32' else 'float16'}")
@@ -330,10 +333,15 @@ ENGINE_EXPORTS = {"vllm": (("vllm", vllm_command), ("sglang", sglang_command)),
                   "hf": (("transformers", transformers_snippet),)}
 
 
+def _engine_of(export_name: str) -> str:
+    """The engine an export runs on (the transformers snippet runs the 'hf' engine)."""
+    return "hf" if export_name == "transformers" else export_name
+
+
 def runnable_engines(plan: Plan, model: ModelSpec) -> list[str]:
     """Export names that run `plan` as estimated (engine commands and snippets; the JSON is not counted)."""
     return [name for name, _ in ENGINE_EXPORTS.get(plan.engine, ())
-            if _why_not(model, plan, {"transformers": "hf"}.get(name, name)) is None]
+            if _why_not(model, plan, _engine_of(name)) is None]
 
 
 def export_notes(model: ModelSpec, plan: Plan) -> list[str]:
@@ -342,7 +350,7 @@ def export_notes(model: ModelSpec, plan: Plan) -> list[str]:
         return [] if model.hf_id else ["the model has no Hugging Face id: the fine-tuning script needs one"]
     notes = []
     for name, _ in ENGINE_EXPORTS.get(plan.engine, ()):
-        reason = _why_not(model, plan, {"transformers": "hf"}.get(name, name))
+        reason = _why_not(model, plan, _engine_of(name))
         if reason:
             notes.append(f"{name}: {reason}")
     if plan.engine not in ENGINE_EXPORTS:
@@ -358,7 +366,7 @@ def all_exports(model: ModelSpec, plan: Plan) -> dict[str, str]:
             out["peft"] = peft_snippet(model, plan)
     else:
         for name, build in ENGINE_EXPORTS.get(plan.engine, ()):
-            if _why_not(model, plan, {"transformers": "hf"}.get(name, name)) is None:
+            if _why_not(model, plan, _engine_of(name)) is None:
                 out[name] = build(model, plan)
     out["json"] = plan_json(model, plan)
     return out
