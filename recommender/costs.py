@@ -26,8 +26,15 @@ TRAIN_MFU_PRIOR = 0.40
 # 12 GB and 6% from 16 GB up (docs/cost_model.md §2.7; tests/test_recommender_field_cases.py).
 TRAIN_LOGITS_BYTES_PER_ELEMENT = 2 + 4 + 4 + 4 + 4
 # PEFT's prepare_model_for_kbit_training casts every parameter bitsandbytes left unquantized (embeddings, lm_head,
-# norms) to fp32 (peft/utils/other.py), so QLoRA keeps them at 4 bytes per parameter.
+# norms) to fp32 (peft/utils/other.py), so QLoRA keeps them at 4 bytes per parameter. The fp32 embedding output then
+# promotes the residual stream to fp32 (bf16 + fp32 -> fp32), so each checkpointed layer input costs 4 bytes per
+# element too: with it Llama-3.3-70B's longest QLoRA context on 80 GB comes out within 4% of Unsloth's table.
 KBIT_UPCAST_BYTES = 4
+# torch's default (foreach) AdamW step allocates one fp32 intermediate per trainable parameter
+# (torch._foreach_sqrt of the second moments; torch/optim/optimizer.py: "~ sizeof(params) more peak memory" than the
+# for-loop version). It is live after backward, when the activations are gone. DeepSpeed's fused Adam (ZeRO) and
+# bitsandbytes' 8-bit Adam update in place and have none.
+FOREACH_ADAMW_STEP_BYTES = 4
 # Prefill MFU before calibration: TensorRT-LLM Llama-2-7B A100 measured 133 ms at s=2048 vs a ~100 ms roofline
 # (LLM-Viewer issue #4; docs/cost_model.md §3.5) -> about 0.75.
 PREFILL_MFU_PRIOR = 0.75
@@ -88,41 +95,54 @@ def kv_cache_bytes(model: ModelSpec, kv_bytes: float, context_tokens: float, bat
 
 
 # ------------------------------------------------------------------ memory: activations
-def attention_scores_bytes(batch: int, heads: int, seq: int, bytes_per: float = 2) -> float:
-    """Materialised attention scores of one layer without FlashAttention: b * n_q * s^2 * B (docs/cost_model.md §2.3)."""
+# Eager attention keeps the fp16 scores, the fp32 softmax output and its fp16 cast alive together: 2 + 4 + 2 bytes
+# per score element (transformers' eager_attention_forward: softmax(..., dtype=float32).to(query.dtype); AutoAWQ's
+# fused attention, awq/modules/fused/attn.py, does the same through scores.float()).
+EAGER_SCORE_BYTES_PER_ELEMENT = 8
+
+
+def attention_scores_bytes(batch: int, heads: int, seq: int,
+                           bytes_per: float = EAGER_SCORE_BYTES_PER_ELEMENT) -> float:
+    """Materialised attention scores of one layer without FlashAttention: b * n_q * s^2 * B (docs/cost_model.md §2.3),
+    B = EAGER_SCORE_BYTES_PER_ELEMENT by default (fp16 scores + fp32 softmax + fp16 cast)."""
     return batch * heads * seq * seq * bytes_per
 
 
 def inference_activation_bytes(model: ModelSpec, batch: int, seq: int, flash: bool, bytes_per: float = 2,
                                chunk_tokens: int | None = None, all_logits: bool = False) -> float:
-    """Peak transient activations during prefill (one layer live at a time; docs/cost_model.md §2.3).
+    """Peak transient activations during prefill, in bytes (docs/cost_model.md §2.3).
 
-    Hidden states in/out plus the FFN intermediates: n*(2h + 2F)*B over the n = b*s tokens of one pass, where an
-    engine that chunks the prompt (`chunk_tokens`) passes at most that many; with FlashAttention attention is
-    O(n*h) (Dao et al. 2022), without it add the b*n_q*s^2 score matrix. Logits: the last position of each
-    sequence in fp32 (b*V*4 bytes), or with `all_logits` every position in the model's dtype plus an fp32 copy
-    (b*s*V*(2+4) bytes), as a transformers forward over the prompt returns them (the AutoAWQ benchmark's peaks).
+    Two phases never overlap, so the peak is the larger of them. Inside a layer (one layer live at a time): hidden
+    states in/out plus the FFN intermediates, n*(2h + 2F)*B over the n = b*s tokens of one pass (an engine that
+    chunks the prompt, `chunk_tokens`, passes at most that many), and without FlashAttention the b*n_q*s^2 score
+    matrix (attention_scores_bytes; with it attention is O(n*h), Dao et al. 2022). After the last layer: the
+    logits, of the last position of each sequence in fp32 (b*V*4 bytes), or with `all_logits` of every position
+    in the model's dtype plus an fp32 copy (b*s*V*(2+4) bytes), as a transformers forward over the prompt returns
+    them.
     """
     ffn_width = (model.moe_ffn or model.ffn) * (model.experts_active + model.shared_experts) if model.is_moe \
         else model.ffn
     tokens = batch * seq if chunk_tokens is None else min(batch * seq, chunk_tokens)
     hidden_states = tokens * (2 * model.hidden + 2 * ffn_width) * bytes_per
-    scores = 0.0 if flash else attention_scores_bytes(batch, model.heads, seq, bytes_per)
+    scores = 0.0 if flash else attention_scores_bytes(batch, model.heads, seq)
     logits = batch * seq * model.vocab * (bytes_per + 4) if all_logits else batch * model.vocab * 4
-    return hidden_states + scores + logits
+    return max(hidden_states + scores, logits)
 
 
 # ------------------------------------------------------------------ memory: training
-def training_activation_bytes(model: ModelSpec, batch: int, seq: int, checkpointing: bool, flash: bool) -> float:
-    """Activations kept for backward (Korthikanti et al. 2022, eq. 2; fp16, no tensor parallel).
+def training_activation_bytes(model: ModelSpec, batch: int, seq: int, checkpointing: bool, flash: bool,
+                              residual_bytes: float = 2) -> float:
+    """Activations kept for backward, in bytes (Korthikanti et al. 2022, eq. 2; fp16, no tensor parallel).
 
     Per layer s*b*h*(34 + 5*a*s/h) bytes; FlashAttention/selective recompute removes the 5*a*s/h term;
-    full checkpointing keeps only each layer's 2*s*b*h input plus one layer recomputed at a time.
+    full checkpointing keeps only each layer's s*b*h input, `residual_bytes` per element (2 in bf16; 4 under QLoRA,
+    where PEFT's fp32 embeddings make the residual stream fp32, see KBIT_UPCAST_BYTES), plus one layer recomputed
+    at a time; the loss adds TRAIN_LOGITS_BYTES_PER_ELEMENT per logit.
     """
     sbh = seq * batch * model.hidden
     per_layer = sbh * 34 + (0 if flash else 5 * model.heads * seq * seq * batch)
     if checkpointing:
-        stored = model.layers * 2 * sbh + per_layer
+        stored = model.layers * residual_bytes * sbh + per_layer
     else:
         stored = model.layers * per_layer
     logits = batch * seq * model.vocab * TRAIN_LOGITS_BYTES_PER_ELEMENT

@@ -457,13 +457,16 @@ class TrainingConfig:
 
 
 def training_memory(model: ModelSpec, cfg: TrainingConfig) -> dict[str, float]:
-    """Per-GPU bytes: frozen/trainable weights, gradients, optimizer states, activations, runtime."""
+    """Per-GPU bytes: frozen/trainable weights, gradients, optimizer states, activations, the optimizer step's
+    transient beyond the activations (optimizer_step), runtime. Their sum is the peak."""
     p = float(model.total_params)
     n = cfg.num_gpus
     stage = {"none": 0, "zero1": 1, "zero2": 2, "zero3": 3, "fsdp": 3}[cfg.sharding]
     dp = n if stage else 1
     state_bytes = 2 if cfg.optimizer != "adamw" else 8    # 8-bit Adam keeps m and v in 1 byte each
-    acts = costs.training_activation_bytes(model, cfg.batch, cfg.seq_len, cfg.checkpointing, cfg.flash)
+    residual = costs.KBIT_UPCAST_BYTES if cfg.method == "qlora" else 2
+    acts = costs.training_activation_bytes(model, cfg.batch, cfg.seq_len, cfg.checkpointing, cfg.flash, residual)
+    trainable = p
     if cfg.method in ("full",):
         weights = p * 2 / (dp if stage >= 3 else 1)
         grads = p * 2 / (dp if stage >= 2 else 1)
@@ -476,7 +479,7 @@ def training_memory(model: ModelSpec, cfg: TrainingConfig) -> dict[str, float]:
         weights, grads, optimizer = p * 2 / (dp if stage >= 3 else 1), 0.0, 0.0
         acts = costs.inference_activation_bytes(model, cfg.batch, cfg.seq_len, cfg.flash)
     else:
-        lora = costs.lora_params(model, cfg.lora_rank)
+        lora = trainable = costs.lora_params(model, cfg.lora_rank)
         if cfg.method == "qlora":
             # NF4 blocks; embeddings, lm_head and norms stay unquantized and PEFT upcasts them to fp32
             frozen = model.body_params * weight_format("nf4").bits_per_weight / 8 \
@@ -486,8 +489,13 @@ def training_memory(model: ModelSpec, cfg: TrainingConfig) -> dict[str, float]:
         weights = frozen / (dp if stage >= 3 else 1) + lora * 4          # fp32 adapter weights
         grads = lora * 4
         optimizer = lora * (8 if cfg.optimizer == "adamw" else state_bytes)
+    # The foreach AdamW step's intermediate (costs.FOREACH_ADAMW_STEP_BYTES) is live after backward, so it only
+    # raises the peak by what it exceeds the activations with; DeepSpeed ZeRO steps in place.
+    step = 0.0
+    if cfg.optimizer == "adamw" and cfg.method not in ("lomo", "mezo") and cfg.sharding in ("none", "fsdp"):
+        step = trainable * costs.FOREACH_ADAMW_STEP_BYTES / dp   # FSDP shards the flat parameters
     return {"weights": weights, "gradients": grads, "optimizer": optimizer, "activations": acts,
-            "runtime": float(costs.CUDA_CONTEXT_BYTES)}
+            "optimizer_step": max(step - acts, 0.0), "runtime": float(costs.CUDA_CONTEXT_BYTES)}
 
 
 def estimate_training(model: ModelSpec, gpu: GPU, cfg: TrainingConfig) -> Estimate:
