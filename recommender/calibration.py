@@ -189,10 +189,18 @@ def prefill_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, to
 
 
 def evaluable(row: dict) -> bool:
-    """A row the cost model can evaluate: a known engine and model, a real batch (0 marks a saturated server)."""
+    """A row the cost model can evaluate: a known engine and model, a real batch (0 marks a saturated server), and
+    the lengths its metric needs (a prefill row needs a prompt, a decode row an output; llama-bench's pp512 and
+    tg128 rows carry a zero for the other length)."""
     if "_weight_bytes" in row:
         return True
-    lengths_ok = row["metric"] == "memory" and row["scope"] == "weights" or min(row["prompt_len"], row["gen_len"]) >= 1
+    if row["metric"] == "memory":
+        lengths_ok = row["scope"] == "weights" or min(row["prompt_len"], row["gen_len"]) >= 1
+    elif row["metric"] in PREFILL_METRICS:
+        # scope "first-call": the timed forward was the first after loading, one-time costs included
+        lengths_ok = row["prompt_len"] >= 1 and row.get("scope") != "first-call"
+    else:
+        lengths_ok = row["gen_len"] >= 1
     try:
         weight_format(row["weights"])
         kv_bytes_per_element(row["kv"])
@@ -233,7 +241,9 @@ def predict_row(row: dict) -> RowPrediction | None:
     if gpu is None:
         return None
     cfg = InferenceConfig(weights=row["weights"], kv=row["kv"], engine=row["engine"], num_gpus=row["num_gpus"],
-                          batch=row["batch"], prompt_len=row["prompt_len"], gen_len=row["gen_len"])
+                          batch=row["batch"], prompt_len=max(row["prompt_len"], 1), gen_len=max(row["gen_len"], 1))
+    if _weights_spill(model, gpu, cfg, fmt):
+        return None
     mode = parallel_mode(cfg.engine, cfg.num_gpus)
     if metric in PREFILL_METRICS:
         measured_s = row["value"] / 1e3 if metric == "ttft_ms" else cfg.batch * cfg.prompt_len / row["value"]
@@ -255,6 +265,13 @@ def predict_row(row: dict) -> RowPrediction | None:
     else:
         measured = row["value"]
     return RowPrediction("decode", measured, 1 / step["roofline_s"], 1 / step["prior_s"], feats)
+
+
+def _weights_spill(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, fmt: WeightFormat) -> bool:
+    """True when the weights alone exceed the GPUs' memory: the run kept layers in CPU RAM (e.g. llama.cpp -ngl below
+    the layer count), whose speed is set by the host, so the row cannot calibrate GPU kernel efficiency."""
+    weights = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings)["total"]
+    return weights > gpu.usable_memory_gib * costs.GIB * cfg.num_gpus
 
 
 # ------------------------------------------------------------------ the learned correction
