@@ -25,6 +25,7 @@ from .errors import RecommenderInputError
 from .estimate import (
     ENGINES,
     InferenceConfig,
+    compute_peak_flops,
     decode_step_roofline,
     inference_memory,
     parallel_mode,
@@ -183,9 +184,13 @@ def decode_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, bat
 
 
 def prefill_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, tokens: int, mode: str) -> dict:
+    """Features of one prefill: the categories plus log2 of the prompt tokens, the GPU count and the tensor peak the
+    engine's kernels run at (estimate.compute_peak_flops, in units of 100 TFLOP/s), and its excess over
+    PREFILL_PEAK_HINGE."""
+    peak = max(compute_peak_flops(gpu, fmt, engine), 1e10)
     return {"engine": engine, "gpu_class": gpu.gpu_class, "kernel": fmt.kernel, "mode": mode,
             "log_tokens": math.log2(max(tokens, 1)), "log_gpus": math.log2(max(num_gpus, 1)),
-            "log_tflops": math.log2(max(gpu.fp16_tflops, 0.01) / 100)}
+            "log_peak": math.log2(peak / 1e14), "log_peak_above": max(math.log2(peak / PREFILL_PEAK_HINGE), 0.0)}
 
 
 def evaluable(row: dict) -> bool:
@@ -278,15 +283,17 @@ def _weights_spill(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, fmt: Weight
 class EfficiencyCorrector:
     """Ridge regression of log(measured/prior) on one-hot categories + numeric features (scikit-learn contract)."""
 
-    def __init__(self, alpha: float = RIDGE_ALPHA, numeric: tuple[str, ...] = ()):
+    def __init__(self, alpha: float = RIDGE_ALPHA, numeric: tuple[str, ...] = (),
+                 categorical: tuple[str, ...] = CATEGORICAL):
         self.alpha = alpha
         self.numeric = numeric
+        self.categorical = categorical
 
     def _matrix(self, feats: list[dict], fill_unseen: bool = True) -> np.ndarray:
         """One-hot + numeric design matrix. A category level never seen in fit gets the training mean of its
         one-hot block, i.e. the average effect, instead of silently meaning 'like the reference level'."""
         columns, unseen = [], []
-        for name in CATEGORICAL:
+        for name in self.categorical:
             values = [f.get(name) for f in feats]
             start = len(columns)
             for level in self.levels_[name]:
@@ -308,20 +315,37 @@ class EfficiencyCorrector:
         y = np.asarray(y, dtype=float)
         if len(feats) != len(y) or len(y) < 3 or not np.all(np.isfinite(y)):
             raise ValueError("need at least 3 finite calibration rows")
-        self.levels_ = {name: sorted({str(f.get(name)) for f in feats}) for name in CATEGORICAL}
-        x = self._matrix([{k: str(v) if k in CATEGORICAL else v for k, v in f.items()} for f in feats])
+        self.levels_ = {name: sorted({str(f.get(name)) for f in feats}) for name in self.categorical}
+        x = self._matrix([{k: str(v) if k in self.categorical else v for k, v in f.items()} for f in feats])
         self.mean_ = x.mean(axis=0)
         self.model_ = Ridge(alpha=self.alpha).fit(x - self.mean_, y)
         self.y_range_ = (float(y.min()), float(y.max()))
         return self
 
     def predict(self, feats: list[dict]) -> np.ndarray:
-        x = self._matrix([{k: str(v) if k in CATEGORICAL else v for k, v in f.items()} for f in feats])
+        x = self._matrix([{k: str(v) if k in self.categorical else v for k, v in f.items()} for f in feats])
         return np.clip(self.model_.predict(x - self.mean_), *self.y_range_)
 
 
 DECODE_NUMERIC = ("log_bytes", "log_batch", "log_gpus", "log_bw")
-PREFILL_NUMERIC = ("log_tokens", "log_gpus", "log_tflops")
+PREFILL_NUMERIC = ("log_tokens", "log_peak", "log_peak_above")
+# Prefill: engine and kernel levels, prompt size and the engine's tensor peak (compute_peak_flops), with a hinge:
+# log_peak_above = log2(peak / PREFILL_PEAK_HINGE) above the hinge, 0 below. The hinge was placed by eye on the
+# per-GPU plot of measured/prior prefill rate (RTX 3090/4090, A6000 and A100 on one line; L40S, RTX 6000 Ada and
+# H100 below it). The feature set and alpha were then picked among ~100 variants (category sets x numeric sets x
+# alpha in {1, 3, 10, 30, 100, 300}) by leave-one-source-out median and 90th-percentile error on the prefill rows
+# (docs/recommender.md), so the reported held-out error carries that selection; the GPU class adds nothing once
+# the peak is a feature.
+PREFILL_PEAK_HINGE = 2 ** 1.5 * 1e14   # FLOP/s (~283 TFLOP/s)
+PREFILL_CATEGORICAL = ("engine", "kernel")
+PREFILL_ALPHA = 1.0
+FAMILIES = {"decode": (DECODE_NUMERIC, CATEGORICAL, RIDGE_ALPHA),
+            "prefill": (PREFILL_NUMERIC, PREFILL_CATEGORICAL, PREFILL_ALPHA)}
+
+
+def _corrector(family: str) -> EfficiencyCorrector:
+    numeric, categorical, alpha = FAMILIES[family]
+    return EfficiencyCorrector(alpha=alpha, numeric=numeric, categorical=categorical)
 
 
 def _family_data(preds: list[tuple[dict, RowPrediction]], family: str):
@@ -332,7 +356,7 @@ def _family_data(preds: list[tuple[dict, RowPrediction]], family: str):
     return sel, feats, np.asarray(y), groups
 
 
-def _loso_predictions(feats, y, groups, numeric) -> np.ndarray:
+def _loso_predictions(feats, y, groups, family: str) -> np.ndarray:
     """Out-of-source predictions of y: each source is predicted by a model fitted on the others."""
     out = np.zeros_like(y)
     for source in sorted(set(groups)):
@@ -341,7 +365,7 @@ def _loso_predictions(feats, y, groups, numeric) -> np.ndarray:
         if len(train_feats) < 3:
             out[test] = 0.0
             continue
-        model = EfficiencyCorrector(numeric=numeric).fit(train_feats, y[~test])
+        model = _corrector(family).fit(train_feats, y[~test])
         out[test] = model.predict([f for f, t in zip(feats, test, strict=True) if t])
     return out
 
@@ -403,12 +427,12 @@ def fit_calibrator(rows: list[dict]) -> Calibrator:
     preds = [(row, p) for row in published if (p := predict_row(row)) is not None]
     local_preds = [(row, p) for row in local if (p := predict_row(row)) is not None]
     cal = Calibrator(n_rows=len(preds) + len(local_preds), n_history_rows=len(local_preds))
-    for family, numeric in (("decode", DECODE_NUMERIC), ("prefill", PREFILL_NUMERIC)):
+    for family in FAMILIES:
         _, feats, y, groups = _family_data(preds, family)
         if len(y) < 3:
             continue
-        model = EfficiencyCorrector(numeric=numeric).fit(feats, y)
-        residual = y - _loso_predictions(feats, y, groups, numeric)
+        model = _corrector(family).fit(feats, y)
+        residual = y - _loso_predictions(feats, y, groups, family)
         half = conformal_halfwidth(residual)
         setattr(cal, f"{family}_model", model)
         setattr(cal, f"{family}_band", (-half, half))
@@ -524,11 +548,11 @@ def accuracy_report(rows: list[dict] | None = None) -> dict:
     rows = load_measurements() if rows is None else rows
     preds = [(row, p) for row in rows if (p := predict_row(row)) is not None]
     report: dict = {"rows": len(preds), "sources": len({r["source_id"] for r, _ in preds})}
-    for family, numeric in (("decode", DECODE_NUMERIC), ("prefill", PREFILL_NUMERIC)):
+    for family in FAMILIES:
         sel, feats, y, groups = _family_data(preds, family)
         if len(y) < 3:
             continue
-        loso = _loso_predictions(feats, y, groups, numeric)
+        loso = _loso_predictions(feats, y, groups, family)
         measured = np.array([p.measured for _, p in sel])
         prior = np.array([p.prior for _, p in sel])
         roof = np.array([p.roofline for _, p in sel])

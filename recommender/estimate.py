@@ -128,10 +128,23 @@ class Estimate:
 
 
 # ------------------------------------------------------------------ shared helpers
-def compute_peak_flops(gpu: GPU, fmt: WeightFormat) -> float:
-    """Tensor peak (FLOP/s) for the math dtype: W8A8/FP8 use the 8-bit peak; weight-only formats compute in fp16."""
+# Engines whose CUDA matmuls accumulate in fp16 or run on int8 tensor cores: llama.cpp calls cuBLAS with
+# CUBLAS_COMPUTE_16F (ggml/src/ggml-cuda/ggml-cuda.cu) and runs quantized types through its int8 MMQ kernels
+# (ggml-org/llama.cpp PR #7676). On GeForce cards that rate is twice the fp32-accumulate peak in gpus.yaml.
+FP16_ACCUMULATE_ENGINES = frozenset({"llama.cpp"})
+
+
+def compute_peak_flops(gpu: GPU, fmt: WeightFormat, engine: str = "") -> float:
+    """Tensor peak (FLOP/s) for the math dtype: W8A8/FP8 use the 8-bit peak; weight-only formats compute in fp16.
+
+    gpus.yaml's fp16 peak is the fp32-accumulate rate. For an engine in FP16_ACCUMULATE_ENGINES on an NVIDIA GPU the
+    peak is the fp16-accumulate rate, half the dense int8 rate (NVIDIA's Ampere/Ada/Hopper tensor cores run int8 at
+    twice fp16-with-fp16-accumulate), never below the fp32-accumulate figure.
+    """
     if fmt.id in ("int8-w8a8", "fp8") and gpu.int8_tops > 0:
         return gpu.int8_tops * 1e12
+    if engine in FP16_ACCUMULATE_ENGINES and gpu.vendor == "nvidia" and gpu.int8_tops > 0:
+        return max(gpu.fp16_tflops, gpu.int8_tops / 2) * 1e12
     return gpu.fp16_tflops * 1e12
 
 
@@ -286,7 +299,7 @@ class InferenceEvaluator:
         avg_context = cfg.prompt_len + cfg.gen_len / 2
         flops = costs.decode_flops_per_step(model.active_params, cfg.batch * tokens_per_step, avg_context, model)
         memory_s = (w_read + kv_read) / split / self.bw
-        compute_s = flops / split / compute_peak_flops(self.gpu, fmt)
+        compute_s = flops / split / compute_peak_flops(self.gpu, fmt, cfg.engine)
         comm_s = self.comm_s(cfg, mode, tokens_per_step)
         prior_s = max(memory_s / fmt.prior_mbu, compute_s / costs.PREFILL_MFU_PRIOR) + comm_s
         return {"memory_s": memory_s, "compute_s": compute_s, "comm_s": comm_s,
@@ -302,7 +315,7 @@ class InferenceEvaluator:
         fmt = weight_format(cfg.weights)
         mode, split, _ = parallel_layout(cfg)
         flops = costs.prefill_flops(self.model.active_params, cfg.batch, cfg.prompt_len, self.model)
-        compute = flops / split / compute_peak_flops(self.gpu, fmt)
+        compute = flops / split / compute_peak_flops(self.gpu, fmt, cfg.engine)
         memory = self.weight_total_bytes(fmt, cfg.body_factor) / split / self.bw
         if prior:
             compute, memory = compute / costs.PREFILL_MFU_PRIOR, memory / fmt.prior_mbu
