@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import costs
-from .engines import default_memory_share, prefill_chunk_tokens
+from .engines import default_memory_share, engine_table, prefill_chunk_tokens
 from .errors import RecommenderInputError, check_number
 from .formats import WeightFormat, kv_bytes_per_element, weight_format
 from .hardware import GPU
@@ -22,9 +22,10 @@ LAYER_SPLIT_ENGINES = ("llama.cpp", "hf")
 # Engines whose own distributed runtime runs pipeline stages across nodes (vLLM over Ray or its multi-node flags,
 # SGLang's --nnodes, TensorRT-LLM's MPI launch).
 MULTI_NODE_ENGINES = ("vllm", "sglang", "tensorrt-llm")
-# Engines that place a mixture of experts' routed experts on different GPUs (expert parallelism): vLLM
-# --enable-expert-parallel, SGLang --ep-size, TensorRT-LLM --moe_ep_size (data/engine_options.yaml, engines.yaml).
-EXPERT_PARALLEL_ENGINES = ("vllm", "sglang", "tensorrt-llm")
+# Engines that place a mixture of experts' routed experts on different GPUs (expert parallelism), from
+# data/engines.yaml `parallel.expert` with its sources: vLLM --enable-expert-parallel, SGLang --ep-size,
+# TensorRT-LLM's EP size, gpt-fast's mixtral-moe example (one node).
+EXPERT_PARALLEL_ENGINES = tuple(e for e, row in engine_table().items() if (row.get("parallel") or {}).get("expert"))
 # Inter-node bandwidth per GPU: one 400 Gb/s InfiniBand NDR adapter per GPU (NVIDIA DGX H100: 8x ConnectX-7
 # 400 Gb/s) moves 50 GB/s; an input, since clusters differ.
 INTERNODE_GBPS = 50.0
@@ -97,6 +98,8 @@ class InferenceConfig:
         if not isinstance(self.expert_parallel, bool):
             raise RecommenderInputError(f"expert_parallel must be true or false, got {self.expert_parallel!r}")
         if self.engine not in EXPERT_PARALLEL_ENGINES:
+            # transformers 5 has an experimental EP under torchrun (DistributedConfig); the hf engine here is the
+            # single-process device_map split, which places whole layers, experts included, on one GPU each
             how = {"llama.cpp": "splits a model by layers or rows", "hf": "splits layers over GPUs (device_map)",
                    "hf-eager": "splits layers over GPUs (device_map)"}.get(self.engine, "has no expert-parallel mode")
             raise RecommenderInputError(f"expert parallelism: the {self.engine} engine {how}; use one of "

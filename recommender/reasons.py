@@ -49,6 +49,8 @@ def explain(req, plan, all_plans) -> list[str]:
         elif t.category == "offload":
             out.append(f"{t.name}: {_gib(plan.offloaded_gib)} of weights live in CPU RAM and cross PCIe "
                        f"(~{gpu.link_gbps:g} GB/s) every token; slow but it fits.")
+        elif tid == "tensor-parallel" and "expert-parallel" in plan.stack:
+            continue   # the expert-parallel sentence says how attention is split
         elif tid == "tensor-parallel":
             out.append(f"Tensor parallel over {plan.num_gpus} GPUs: each reads 1/{plan.num_gpus} of the weights per "
                        "token; two all-reduces per layer add latency.")
