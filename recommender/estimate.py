@@ -373,6 +373,7 @@ class InferenceEvaluator:
         """decode_step under expert parallelism: the busiest GPU's weight reads, its replica's KV cache, compute
         over all GPUs, and the attention all-reduces plus the experts' all-to-alls (docs/cost_model.md §3.7)."""
         model = self.model
+        self.check_expert_parallel(cfg)
         tp, dp, ep = expert_layout(cfg)
         w_read = self._memo(("ep-wr", fmt.id, cfg.body_factor, cfg.batch, tp, ep), lambda: costs.expert_parallel_read_bytes(
             model, fmt.bits_per_weight, cfg.batch, tp, ep, fmt.quantizes_embeddings, cfg.body_factor))
