@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "(see `techniques`), e.g. awq,kv-fp8,vllm")
     est.add_argument("--gpu-memory-utilization", type=float,
                      help="share of GPU memory the engine may fill (vLLM's gpu_memory_utilization; default 0.9)")
+    est.add_argument("--expert-parallel", action="store_true",
+                     help="MoE models on vllm/sglang/tensorrt-llm: spread the routed experts over --num-gpus "
+                          "(attention stays tensor parallel inside each node)")
     est.add_argument("--largest", choices=("context", "batch"),
                      help="also report the largest context (tokens) or batch that still fits, all else as given")
     est.add_argument("--lora-rank", type=int, default=16)
@@ -134,7 +137,8 @@ def run_estimate(args) -> dict:
     if args.workload != "inference":
         for flag, value in (("--weights", args.weights), ("--kv", args.kv), ("--framework", args.framework),
                             ("--techniques", args.techniques),
-                            ("--gpu-memory-utilization", args.gpu_memory_utilization)):
+                            ("--gpu-memory-utilization", args.gpu_memory_utilization),
+                            ("--expert-parallel", args.expert_parallel or None)):
             if value is not None:
                 raise RecommenderInputError(f"{flag} applies to inference, not to --workload {args.workload}")
         cfg = TrainingConfig(method=workload_method(args.workload), optimizer=args.optimizer,
@@ -147,7 +151,7 @@ def run_estimate(args) -> dict:
     if args.techniques:
         if args.weights or args.kv:
             raise RecommenderInputError("--techniques conflicts with --weights/--kv: the stack sets them")
-        ids = [t for t in args.techniques.split(",") if t.strip()]
+        ids = [t for t in args.techniques.split(",") if t.strip()] + (["expert-parallel"] if args.expert_parallel else [])
         if args.largest:
             raise RecommenderInputError("--largest works with --weights/--kv/--framework, not with --techniques")
         plan = api.evaluate_stack(_request(args, model, gpu), ids, engine=args.framework)
@@ -158,7 +162,8 @@ def run_estimate(args) -> dict:
     cfg = api.InferenceConfig(weights=args.weights or "fp16", kv=args.kv or "fp16", engine=args.framework or "hf",
                               num_gpus=args.num_gpus, batch=args.batch, prompt_len=args.prompt_len,
                               gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization,
-                              gpus_per_node=args.gpus_per_node, internode_gbps=args.internode_gbps)
+                              gpus_per_node=args.gpus_per_node, internode_gbps=args.internode_gbps,
+                              expert_parallel=args.expert_parallel)
     return _with_largest(args, model, gpu, cfg)
 
 

@@ -6,6 +6,8 @@ Notation and derivations: docs/cost_model.md §1 (L layers, h hidden, d head_dim
 
 from __future__ import annotations
 
+import math
+
 from .models import ModelSpec
 
 GIB = 2**30
@@ -68,6 +70,34 @@ def weight_read_bytes_per_step(model: ModelSpec, bits_per_weight: float, batch: 
     body = (always + routed * expert_share) * bits_per_weight / 8 * body_factor
     head_bits = bits_per_weight if quantizes_embeddings else 16
     return body + model.lm_head_read_params * head_bits / 8
+
+
+def routed_expert_bytes_per_gpu(model: ModelSpec, bits_per_weight: float, ep: int, body_factor: float = 1.0) -> float:
+    """Routed-expert bytes resident on the fullest of `ep` expert-parallel GPUs: ceil(E/ep) experts of every MoE
+    layer (E/ep when ep divides E; DeepSpeed-MoE, Rajbhandari et al. 2022, arXiv 2201.05596, places whole experts
+    on each GPU of the expert-parallel group; docs/cost_model.md §3.7)."""
+    return model.moe_layers * math.ceil(model.experts / ep) * model.ffn_params_per_expert * bits_per_weight / 8 \
+        * body_factor
+
+
+def expert_parallel_read_bytes(model: ModelSpec, bits_per_weight: float, batch: int, tp: int, ep: int,
+                               quantizes_embeddings: bool = False, body_factor: float = 1.0) -> float:
+    """Weight bytes the busiest GPU streams per decode step under expert parallelism (docs/cost_model.md §3.7).
+
+    Attention, shared experts, dense layers and the output head are tensor parallel over `tp` GPUs and read every
+    step (1/tp each). A batch of b tokens touches D = E * (1 - (1 - k/E)^b) distinct routed experts per layer
+    (§3.1). Assumption: routing is balanced (DeepSeek-V3 keeps it so with its bias-based balancing and redundant
+    experts, arXiv 2412.19437 sec. 2.1.2 and 3.4), so each of the `ep` GPUs reads D/ep experts, except that the
+    busiest GPU reads at least one whole expert (a touched expert lives on some GPU) and at most the ceil(E/ep) it
+    holds; the step waits for the busiest GPU.
+    """
+    bytes_per_weight = bits_per_weight / 8 * body_factor
+    always = (model.body_params - model.routed_expert_params) * bytes_per_weight
+    head_bits = bits_per_weight if quantizes_embeddings else 16
+    head = model.lm_head_read_params * head_bits / 8
+    touched = model.experts * (1.0 - (1.0 - model.experts_active / model.experts) ** max(batch, 1))
+    busiest = min(math.ceil(model.experts / ep), max(touched / ep, 1.0))
+    return (always + head) / tp + model.moe_layers * busiest * model.ffn_params_per_expert * bytes_per_weight
 
 
 # ------------------------------------------------------------------ memory: KV cache
@@ -198,6 +228,41 @@ def pipeline_hops_time(model: ModelSpec, batch: int, tokens: int, stages: int, l
     if stages <= 1:
         return 0.0
     return (stages - 1) * (batch * tokens * model.hidden * 2 / link_bytes_s + ALLREDUCE_LATENCY_S)
+
+
+def all_to_all_time(bytes_per_gpu: float, ep: int, gpus_per_node: int, link_bytes_s: float,
+                    internode_bytes_s: float) -> float:
+    """One all-to-all over `ep` GPUs in which each GPU sends `bytes_per_gpu`, spread evenly over all of them.
+
+    The share bound for other GPUs of its own node crosses the GPU link, the share bound for other nodes the
+    inter-node link; the two are added (DeepSeek-V3 sends over InfiniBand, then forwards over NVLink, arXiv
+    2412.19437 sec. 3.2.2; adding them is an upper bound when the two overlap), plus one message latency.
+    """
+    if ep <= 1:
+        return 0.0
+    local = min(ep, gpus_per_node)
+    intra = bytes_per_gpu * (local - 1) / ep
+    inter = bytes_per_gpu * (ep - local) / ep
+    return intra / link_bytes_s + inter / internode_bytes_s + ALLREDUCE_LATENCY_S
+
+
+def expert_parallel_comm_time(model: ModelSpec, batch: int, tokens: int, tp: int, ep: int, gpus_per_node: int,
+                              link_bytes_s: float, internode_bytes_s: float) -> float:
+    """Communication of one step under expert parallelism (docs/cost_model.md §3.7).
+
+    Attention stays tensor parallel inside a node: one all-reduce per layer of its replica's b/dp sequences, one
+    more per dense-FFN layer (Megatron-LM). Each MoE layer instead exchanges tokens twice, dispatch to the experts
+    and combine back (GShard, Lepikhin et al. 2020, arXiv 2006.16668; DeepSpeed-MoE, arXiv 2201.05596): each of
+    the b * tokens tokens sends its h 16-bit activations to each of its k experts, the senders spread over all ep
+    GPUs.
+    """
+    dp = max(ep // tp, 1)
+    message = batch / dp * tokens * model.hidden * 2
+    dense_layers = model.layers - model.moe_layers
+    allreduces = (model.layers + dense_layers) * allreduce_time(message, tp, link_bytes_s)
+    per_gpu = batch * tokens * model.experts_active * model.hidden * 2 / ep
+    exchange = all_to_all_time(per_gpu, ep, gpus_per_node, link_bytes_s, internode_bytes_s)
+    return allreduces + 2 * model.moe_layers * exchange
 
 
 def offload_time(offloaded_bytes: float, link_bytes_s: float) -> float:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import costs
-from .engines import default_memory_share, prefill_chunk_tokens
+from .engines import default_memory_share, engine_table, prefill_chunk_tokens
 from .errors import RecommenderInputError, check_number
 from .formats import WeightFormat, kv_bytes_per_element, weight_format
 from .hardware import GPU
@@ -22,6 +22,10 @@ LAYER_SPLIT_ENGINES = ("llama.cpp", "hf")
 # Engines whose own distributed runtime runs pipeline stages across nodes (vLLM over Ray or its multi-node flags,
 # SGLang's --nnodes, TensorRT-LLM's MPI launch).
 MULTI_NODE_ENGINES = ("vllm", "sglang", "tensorrt-llm")
+# Engines that place a mixture of experts' routed experts on different GPUs (expert parallelism), from
+# data/engines.yaml `parallel.expert` with its sources: vLLM --enable-expert-parallel, SGLang --ep-size,
+# TensorRT-LLM's EP size, gpt-fast's mixtral-moe example (one node).
+EXPERT_PARALLEL_ENGINES = tuple(e for e, row in engine_table().items() if (row.get("parallel") or {}).get("expert"))
 # Inter-node bandwidth per GPU: one 400 Gb/s InfiniBand NDR adapter per GPU (NVIDIA DGX H100: 8x ConnectX-7
 # 400 Gb/s) moves 50 GB/s; an input, since clusters differ.
 INTERNODE_GBPS = 50.0
@@ -52,6 +56,7 @@ class InferenceConfig:
     memory_utilization: float | None = None   # engine memory share; None = the engine's default
     gpus_per_node: int = 8               # beyond one node, tensor parallel inside a node, pipeline across nodes
     internode_gbps: float = INTERNODE_GBPS   # GB/s per GPU between nodes
+    expert_parallel: bool = False        # MoE: routed experts spread over all GPUs (docs/cost_model.md §3.7)
 
     def __post_init__(self):
         # ids are case-insensitive everywhere: "VLLM", "INT4" and " fp8 " mean vllm, int4 and fp8
@@ -84,7 +89,25 @@ class InferenceConfig:
             if self.num_gpus % self.gpus_per_node:
                 raise RecommenderInputError(f"{self.num_gpus} GPUs are not a whole number of {self.gpus_per_node}-GPU "
                                             "nodes")
+        if self.expert_parallel:
+            self._check_expert_parallel()
         return self
+
+    def _check_expert_parallel(self) -> None:
+        """The model-free conditions of expert parallelism (the model's are InferenceEvaluator's)."""
+        if not isinstance(self.expert_parallel, bool):
+            raise RecommenderInputError(f"expert_parallel must be true or false, got {self.expert_parallel!r}")
+        if self.engine not in EXPERT_PARALLEL_ENGINES:
+            # transformers 5 has an experimental EP under torchrun (DistributedConfig); the hf engine here is the
+            # single-process device_map split, which places whole layers, experts included, on one GPU each
+            how = {"llama.cpp": "splits a model by layers or rows", "hf": "splits layers over GPUs (device_map)",
+                   "hf-eager": "splits layers over GPUs (device_map)"}.get(self.engine, "has no expert-parallel mode")
+            raise RecommenderInputError(f"expert parallelism: the {self.engine} engine {how}; use one of "
+                                        f"{', '.join(EXPERT_PARALLEL_ENGINES)}")
+        if self.num_gpus < 2:
+            raise RecommenderInputError("expert parallelism spreads the experts over GPUs: it needs 2 or more GPUs")
+        if self.offload != "none":
+            raise RecommenderInputError("expert parallelism with weight offload is not modelled: choose one")
 
 
 @dataclass
@@ -148,24 +171,40 @@ def compute_peak_flops(gpu: GPU, fmt: WeightFormat, engine: str = "") -> float:
     return gpu.fp16_tflops * 1e12
 
 
-def parallel_mode(engine: str, num_gpus: int, gpus_per_node: int = 8) -> str:
+def parallel_mode(engine: str, num_gpus: int, gpus_per_node: int = 8, expert_parallel: bool = False) -> str:
     """'single', 'tensor' (Megatron-style, every GPU reads 1/n of each layer), 'layer-split' (pipeline on one
-    machine) or 'tensor+pipeline' (tensor parallel inside each node, one pipeline stage per node)."""
+    machine), 'tensor+pipeline' (tensor parallel inside each node, one pipeline stage per node) or 'tensor+expert'
+    (attention tensor parallel inside each node, routed experts spread over every GPU; docs/cost_model.md §3.7)."""
     if num_gpus <= 1:
         return "single"
     if engine in LAYER_SPLIT_ENGINES:
         return "layer-split"
+    if expert_parallel:
+        return "tensor+expert"
     return "tensor+pipeline" if num_gpus > gpus_per_node else "tensor"
 
 
 def parallel_layout(cfg: InferenceConfig) -> tuple[str, int, int]:
-    """(mode, tensor-parallel size, pipeline stages) of a configuration (docs/cost_model.md §3.3)."""
-    mode = parallel_mode(cfg.engine, cfg.num_gpus, cfg.gpus_per_node)
+    """(mode, tensor-parallel size, pipeline stages) of a configuration (docs/cost_model.md §3.3, §3.7)."""
+    mode = parallel_mode(cfg.engine, cfg.num_gpus, cfg.gpus_per_node, cfg.expert_parallel)
+    if mode == "tensor+expert":
+        return mode, min(cfg.num_gpus, cfg.gpus_per_node), 1
     if mode == "tensor+pipeline":
         return mode, cfg.gpus_per_node, cfg.num_gpus // cfg.gpus_per_node
     if mode == "tensor":
         return mode, cfg.num_gpus, 1
     return mode, 1, 1
+
+
+def expert_layout(cfg: InferenceConfig) -> tuple[int, int, int]:
+    """(tensor-parallel size, data-parallel attention replicas, expert-parallel size) under expert parallelism.
+
+    Attention, shared experts, dense layers and embeddings are tensor parallel inside a node and replicated across
+    nodes, each node serving its share of the batch (data-parallel attention, as vLLM's DP+EP deployment and SGLang's
+    --enable-dp-attention run it); the routed experts of every MoE layer are spread over all n GPUs.
+    """
+    tp = min(cfg.num_gpus, cfg.gpus_per_node)
+    return tp, cfg.num_gpus // tp, cfg.num_gpus
 
 
 def engine_memory_share(engine: str, memory_utilization: float | None = None, gpu: GPU | None = None,
@@ -226,6 +265,26 @@ class InferenceEvaluator:
         return self._memo(("wr", fmt.id, body_factor, batch), lambda: costs.weight_read_bytes_per_step(
             self.model, fmt.bits_per_weight, batch, fmt.quantizes_embeddings, body_factor))
 
+    def expert_parallel_weight_bytes(self, fmt: WeightFormat, cfg: InferenceConfig) -> float:
+        """Resident weight bytes per GPU under expert parallelism: everything but the routed experts split over the
+        tensor-parallel GPUs of a node, the routed experts over all GPUs (docs/cost_model.md §3.7)."""
+        tp, _, ep = expert_layout(cfg)
+        routed_all = costs.routed_expert_bytes_per_gpu(self.model, fmt.bits_per_weight, 1, cfg.body_factor)
+        routed_gpu = costs.routed_expert_bytes_per_gpu(self.model, fmt.bits_per_weight, ep, cfg.body_factor)
+        rest = self.weight_total_bytes(fmt, cfg.body_factor) - routed_all + cfg.extra_weight_bytes
+        return rest / tp + routed_gpu
+
+    def check_expert_parallel(self, cfg: InferenceConfig) -> None:
+        """Expert parallelism needs a mixture of experts with at least one routed expert per GPU."""
+        if not cfg.expert_parallel:
+            return
+        if not self.model.is_moe:
+            raise RecommenderInputError(f"expert parallelism spreads a mixture of experts' experts over GPUs; "
+                                        f"{self.model.name} is a dense model: drop expert parallelism")
+        if cfg.num_gpus > self.model.experts:
+            raise RecommenderInputError(f"expert parallelism over {cfg.num_gpus} GPUs needs at least one routed "
+                                        f"expert per GPU; {self.model.name} has {self.model.experts}")
+
     def kv_bytes(self, cfg: InferenceConfig) -> tuple[float, float]:
         """(whole KV cache, KV bytes read per decode step at the mean context) in bytes."""
         key = ("kv", cfg.kv, cfg.batch, cfg.prompt_len, cfg.gen_len, cfg.kv_keep_fraction, cfg.kv_keep_tokens)
@@ -238,7 +297,14 @@ class InferenceEvaluator:
 
     def comm_s(self, cfg: InferenceConfig, mode: str, tokens: int) -> float:
         """Communication of one step that processes `tokens` per sequence (seconds): the tensor-parallel
-        all-reduces inside a node, plus one activation hop between consecutive pipeline stages across nodes."""
+        all-reduces inside a node, plus one activation hop between consecutive pipeline stages across nodes; under
+        expert parallelism the attention all-reduces and each MoE layer's dispatch and combine all-to-alls."""
+        if mode == "tensor+expert":
+            tp, _, ep = expert_layout(cfg)
+            return self._memo(("ep-comm", cfg.batch, tokens, tp, ep, cfg.gpus_per_node, cfg.internode_gbps),
+                              lambda: costs.expert_parallel_comm_time(self.model, cfg.batch, tokens, tp, ep,
+                                                                      cfg.gpus_per_node, self.link,
+                                                                      cfg.internode_gbps * 1e9))
         if mode not in ("tensor", "tensor+pipeline"):
             return 0.0
         _, tp, pp = parallel_layout(cfg)
@@ -268,8 +334,15 @@ class InferenceEvaluator:
         # MLA's single latent is replicated on every GPU (docs/cost_model.md §2.2).
         # Pipeline stages each hold their layers' share (docs/cost_model.md §2.8).
         kv_split = min(tp, model.kv_shards) * pp if mode in ("tensor", "tensor+pipeline") else n
+        per_gpu_weights = weights / n
+        if mode == "tensor+expert":
+            self.check_expert_parallel(cfg)
+            tp, dp, _ = expert_layout(cfg)
+            # attention replicas per node each hold their own sequences' cache (docs/cost_model.md §3.7)
+            kv_split = min(tp, model.kv_shards) * dp
+            per_gpu_weights = self.expert_parallel_weight_bytes(fmt, cfg) * (1 + cfg.draft_fraction)
         per_gpu = {
-            "weights": weights / n,
+            "weights": per_gpu_weights,
             "kv_cache": kv_total / kv_split,
             "activations": activations / tp,
             "runtime": float(costs.CUDA_CONTEXT_BYTES),
@@ -294,6 +367,8 @@ class InferenceEvaluator:
         model, fmt = self.model, weight_format(cfg.weights)
         # pipeline stages run one after another for a token, so only the tensor-parallel size divides its time
         mode, split, _ = parallel_layout(cfg)
+        if mode == "tensor+expert":
+            return self._expert_parallel_decode_step(cfg, fmt, tokens_per_step)
         w_read = self.weight_read_bytes(fmt, cfg.body_factor, cfg.batch)
         _, kv_read = self.kv_bytes(cfg)
         avg_context = cfg.prompt_len + cfg.gen_len / 2
@@ -307,6 +382,26 @@ class InferenceEvaluator:
                 "bytes_per_gpu": (w_read + kv_read) / split, "roofline_s": max(memory_s, compute_s) + comm_s,
                 "prior_s": prior_s, "prior_mbu": fmt.prior_mbu, "mode": mode}
 
+    def _expert_parallel_decode_step(self, cfg: InferenceConfig, fmt: WeightFormat, tokens_per_step: int) -> dict:
+        """decode_step under expert parallelism: the busiest GPU's weight reads, its replica's KV cache, compute
+        over all GPUs, and the attention all-reduces plus the experts' all-to-alls (docs/cost_model.md §3.7)."""
+        model = self.model
+        self.check_expert_parallel(cfg)
+        tp, dp, ep = expert_layout(cfg)
+        w_read = self._memo(("ep-wr", fmt.id, cfg.body_factor, cfg.batch, tp, ep), lambda: costs.expert_parallel_read_bytes(
+            model, fmt.bits_per_weight, cfg.batch, tp, ep, fmt.quantizes_embeddings, cfg.body_factor))
+        _, kv_total_read = self.kv_bytes(cfg)
+        kv_read = kv_total_read / (min(tp, model.kv_shards) * dp)
+        avg_context = cfg.prompt_len + cfg.gen_len / 2
+        flops = costs.decode_flops_per_step(model.active_params, cfg.batch * tokens_per_step, avg_context, model)
+        memory_s = (w_read + kv_read) / self.bw
+        compute_s = flops / cfg.num_gpus / compute_peak_flops(self.gpu, fmt)
+        comm_s = self.comm_s(cfg, "tensor+expert", tokens_per_step)
+        prior_s = max(memory_s / fmt.prior_mbu, compute_s / costs.PREFILL_MFU_PRIOR) + comm_s
+        return {"memory_s": memory_s, "compute_s": compute_s, "comm_s": comm_s, "weights_s": w_read / self.bw,
+                "kv_s": kv_read / self.bw, "bytes_per_gpu": w_read + kv_read, "roofline_s": max(memory_s, compute_s)
+                + comm_s, "prior_s": prior_s, "prior_mbu": fmt.prior_mbu, "mode": "tensor+expert"}
+
     def prefill_s(self, cfg: InferenceConfig, prior: bool = False) -> float:
         """Uncalibrated prefill time (seconds): compute-bound, never faster than one pass over the weights.
 
@@ -317,6 +412,9 @@ class InferenceEvaluator:
         flops = costs.prefill_flops(self.model.active_params, cfg.batch, cfg.prompt_len, self.model)
         compute = flops / split / compute_peak_flops(self.gpu, fmt, cfg.engine)
         memory = self.weight_total_bytes(fmt, cfg.body_factor) / split / self.bw
+        if mode == "tensor+expert":   # every GPU computes; each reads its own experts (docs/cost_model.md §3.7)
+            compute = flops / cfg.num_gpus / compute_peak_flops(self.gpu, fmt)
+            memory = self.expert_parallel_weight_bytes(fmt, cfg) / self.bw
         if prior:
             compute, memory = compute / costs.PREFILL_MFU_PRIOR, memory / fmt.prior_mbu
         return max(compute, memory) + self.comm_s(cfg, mode, cfg.prompt_len)
@@ -338,6 +436,8 @@ class InferenceEvaluator:
     def evaluate_many(self, cfgs: list[InferenceConfig]) -> list[Estimate]:
         """Estimates for many configurations, with one calibrator call per family for the whole batch."""
         cfgs = [c.validated() for c in cfgs]
+        for c in cfgs:
+            self.check_expert_parallel(c)
         steps = [self.decode_step(c) for c in cfgs]
         fmts = [weight_format(c.weights) for c in cfgs]
         n = len(cfgs)
@@ -390,6 +490,8 @@ class InferenceEvaluator:
             breakdown = {"compute_bound_matmuls": step["compute_s"] / costs.PREFILL_MFU_PRIOR * to_ms,
                          "tensor_parallel_comm": breakdown["tensor_parallel_comm"],
                          "offload_transfer": breakdown["offload_transfer"]}
+        if step["mode"] == "tensor+expert":   # the all-reduces plus the experts' all-to-alls
+            breakdown = {("expert_parallel_comm" if k == "tensor_parallel_comm" else k): v for k, v in breakdown.items()}
         breakdown["other"] = max(per_token_s * 1e3 - sum(breakdown.values()), 0.0)
         share = engine_memory_share(cfg.engine, cfg.memory_utilization, gpu, cfg.num_gpus)
         return Estimate(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .estimate import engine_memory_share, parallel_layout
+from .estimate import engine_memory_share, expert_layout, parallel_layout
 from .models import ModelSpec
 
 if TYPE_CHECKING:
@@ -149,9 +149,15 @@ def _weights_and_tp_args(plan: Plan, engine: str) -> list[str]:
     if plan.weights in ("fp16", "bf16"):
         args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]
     _, tp, _ = parallel_layout(plan.config)
+    if engine == "sglang" and _expert_parallel(plan):
+        tp = plan.num_gpus   # SGLang's --tp counts every GPU of every node; DP attention divides it (sglang_command)
     if tp > 1:
         args += ["--tensor-parallel-size", str(tp)]
     return args
+
+
+def _expert_parallel(plan: Plan) -> bool:
+    return plan.is_inference and plan.config.expert_parallel
 
 
 def vllm_command(model: ModelSpec, plan: Plan) -> str:
@@ -161,18 +167,26 @@ def vllm_command(model: ModelSpec, plan: Plan) -> str:
     _, tp, pp = parallel_layout(plan.config)
     if pp > 1:   # one pipeline stage per node, on vLLM's own Ray runtime
         args += ["--pipeline-parallel-size", str(pp), "--distributed-executor-backend", "ray"]
+    nodes = 1
+    if _expert_parallel(plan):   # experts over every GPU; beyond one node one data-parallel attention rank per node
+        _, nodes, _ = expert_layout(plan.config)
+        if nodes > 1:   # vLLM's data-parallel deployment starts the other nodes' ranks itself over Ray
+            args += ["--data-parallel-size", str(nodes), "--data-parallel-size-local", "1",
+                     "--data-parallel-backend", "ray"]
+        args.append("--enable-expert-parallel")
     if plan.kv == "fp8":
         args += ["--kv-cache-dtype", "fp8"]
     share = engine_memory_share("vllm", plan.config.memory_utilization)
-    args += ["--max-model-len", str(s["prompt_len"] + s["gen_len"]), "--max-num-seqs", str(max(s["batch"], 1)),
-             "--gpu-memory-utilization", f"{share:.2f}"]
+    # --max-num-seqs applies per data-parallel rank (vLLM data-parallel deployment docs)
+    args += ["--max-model-len", str(s["prompt_len"] + s["gen_len"]), "--max-num-seqs",
+             str(max(math.ceil(s["batch"] / nodes), 1)), "--gpu-memory-utilization", f"{share:.2f}"]
     if plan.offloaded_gib > 0:
         args += ["--cpu-offload-gb", str(math.ceil(_offloaded_gib_per_gpu(plan)))]
     spec = _spec_config(model, plan)
     if spec:
         args += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
-    if pp > 1:
-        return (f"# {pp} nodes of {tp} GPUs: start Ray first (vLLM docs, parallelism and scaling):\n"
+    if pp > 1 or nodes > 1:
+        return (f"# {max(pp, nodes)} nodes of {tp} GPUs: start Ray first (vLLM docs, parallelism and scaling):\n"
                 f"#   on the head node: ray start --head --port=6379\n"
                 f"#   on each other node: ray start --address=$HEAD_NODE_IP:6379\n" + _quote(args))
     return _quote(args)
@@ -184,9 +198,16 @@ def sglang_command(model: ModelSpec, plan: Plan) -> str:
     args = ["python", "-m", "sglang.launch_server", "--model-path", weights_repo(model, plan, "sglang"),
             *_weights_and_tp_args(plan, "sglang")]
     _, tp, pp = parallel_layout(plan.config)
-    if pp > 1:   # SGLang's own multi-node launch: run this on every node with its NODE_RANK (0 on the head node)
-        args += ["--pipeline-parallel-size", str(pp), "--nnodes", str(pp), "--node-rank", "$NODE_RANK",
-                 "--dist-init-addr", "$HEAD_NODE_IP:20000"]
+    nodes = pp
+    if _expert_parallel(plan):   # experts over every GPU; beyond one node data-parallel attention, one rank per node
+        _, nodes, ep = expert_layout(plan.config)
+        args += ["--ep-size", str(ep)]
+        if nodes > 1:
+            args += ["--enable-dp-attention", "--dp-size", str(nodes)]
+    elif pp > 1:
+        args += ["--pipeline-parallel-size", str(pp)]
+    if nodes > 1:   # SGLang's own multi-node launch: run this on every node with its NODE_RANK (0 on the head node)
+        args += ["--nnodes", str(nodes), "--node-rank", "$NODE_RANK", "--dist-init-addr", "$HEAD_NODE_IP:20000"]
     if plan.kv == "fp8":
         args += ["--kv-cache-dtype", "fp8_e5m2"]
     args += ["--context-length", str(s["prompt_len"] + s["gen_len"]), "--max-running-requests",
@@ -198,8 +219,8 @@ def sglang_command(model: ModelSpec, plan: Plan) -> str:
                  "--speculative-num-steps", str(s["draft_len"]), "--speculative-num-draft-tokens",
                  str(s["draft_len"] + 1)]
     text = _quote(args).replace("'$NODE_RANK'", "$NODE_RANK").replace("'$HEAD_NODE_IP:20000'", "$HEAD_NODE_IP:20000")
-    if pp > 1:
-        return f"# run on each of the {pp} nodes, with NODE_RANK=0 on the head node and HEAD_NODE_IP set:\n{text}"
+    if nodes > 1:
+        return f"# run on each of the {nodes} nodes, with NODE_RANK=0 on the head node and HEAD_NODE_IP set:\n{text}"
     return text
 
 

@@ -12,6 +12,7 @@ from . import costs
 from .calibration import default_calibrator
 from .errors import RecommenderInputError, check_number, shorten
 from .estimate import (
+    EXPERT_PARALLEL_ENGINES,
     INTERNODE_GBPS,
     LAYER_SPLIT_ENGINES,
     MULTI_NODE_ENGINES,
@@ -296,7 +297,15 @@ def _inference_combos(req: PlanRequest):
                 for options in (weights, prunes, kvs, evictions, decodings, offloads)]
         for w, p, k, e, d, o, n in itertools.product(*dims, _gpu_counts(req.num_gpus)):
             if _compatible(req, engine, w, p, k, d, o, n):
-                yield engine, w, p, k, e, d, o, n
+                yield engine, w, p, k, e, d, o, n, False
+                # a mixture of experts on several GPUs: also with its experts spread over them (at most 2x the configs)
+                if _expert_parallel_ok(req, engine, o, n):
+                    yield engine, w, p, k, e, d, o, n, True
+
+
+def _expert_parallel_ok(req: PlanRequest, engine: str, o, n: int) -> bool:
+    """Expert parallelism: a MoE model, 2+ GPUs but no more than its routed experts, an engine with an EP mode."""
+    return (req.model.is_moe and 1 < n <= req.model.experts and engine in EXPERT_PARALLEL_ENGINES and o is None)
 
 
 def _compatible(req: PlanRequest, engine: str, w, p, k, d, o, n: int) -> bool:
@@ -332,7 +341,7 @@ def _runnable_decoding(model: ModelSpec, d: Technique | None) -> bool:
     return True
 
 
-def _config_for(req: PlanRequest, engine, w, p, k, e, d, o, n) -> InferenceConfig:
+def _config_for(req: PlanRequest, engine, w, p, k, e, d, o, n, ep: bool = False) -> InferenceConfig:
     keep_fraction, keep_tokens = 1.0, None
     if e is not None:
         keep_fraction = e.params["kv_eviction"].get("keep_fraction", 1.0)
@@ -355,10 +364,10 @@ def _config_for(req: PlanRequest, engine, w, p, k, e, d, o, n) -> InferenceConfi
         draft_len=d.params["decoding"].get("draft_len", 4) if d is not None else 4,
         acceptance_rate=d.params["decoding"].get("acceptance_rate", 0.7) if d is not None else 0.7,
         tokens_per_step=tokens_per_step, extra_weight_bytes=extra, gpus_per_node=req.gpus_per_node,
-        internode_gbps=req.internode_gbps)
+        internode_gbps=req.internode_gbps, expert_parallel=ep)
 
 
-def _stack_ids(req: PlanRequest, engine, w, p, k, e, d, o, n) -> list[str]:
+def _stack_ids(req: PlanRequest, engine, w, p, k, e, d, o, n, ep: bool = False) -> list[str]:
     stack = [w.id]
     if p is not None:
         stack.append(p.id)
@@ -376,6 +385,8 @@ def _stack_ids(req: PlanRequest, engine, w, p, k, e, d, o, n) -> list[str]:
         stack.append(o.id)
     if n > 1 and parallel_mode(engine, n) in ("tensor", "tensor+pipeline"):
         stack.append("tensor-parallel")
+    if ep:
+        stack.append("expert-parallel")
     return stack
 
 
@@ -645,13 +656,15 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
 
     Slots the ids leave open take the baseline: 16-bit weights for the GPU, an fp16 KV cache, no pruning,
     eviction, speculative decoding or offload. The engine is `engine`, else vLLM when `vllm` is listed,
-    llama.cpp for GGUF weights, else transformers ('hf'). Tensor parallelism follows `req.num_gpus`.
+    llama.cpp for GGUF weights, else transformers ('hf'). Tensor parallelism follows `req.num_gpus`;
+    `expert-parallel` spreads a mixture of experts' experts over them (docs/cost_model.md §3.7).
     Raises RecommenderInputError for unknown ids, two techniques in one slot, or a stack the engine cannot run.
     """
     req = req.validated()
     if req.workload != "inference":
         raise RecommenderInputError("evaluate_stack is for inference; fine-tuning stacks come from plan()")
     chosen: dict[str, Technique] = {}
+    expert_parallel = False
     for t in resolve_technique_ids(ids):
         if t.category in _CATEGORY_SLOTS:
             if t.category in chosen:
@@ -660,6 +673,8 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
             chosen[t.category] = t
         elif t.id == "vllm":
             engine = engine or "vllm"
+        elif t.id == "expert-parallel":
+            expert_parallel = True
         elif t.category not in ("attention", "parallel"):
             raise RecommenderInputError(f"{t.id} is a fine-tuning technique; use --workload finetune-...")
     if not _runnable_decoding(req.model, chosen.get("decoding")):
@@ -670,7 +685,7 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
         engine = "llama.cpp" if weight_format(w.params["weights"]["format"]).kernel.startswith("gguf") else "hf"
     k = chosen.get("kv_precision") or technique("kv-fp16")
     combo = (engine, w, chosen.get("pruning"), k, chosen.get("kv_eviction"), chosen.get("decoding"),
-             chosen.get("offload"), req.num_gpus)
+             chosen.get("offload"), req.num_gpus, expert_parallel)
     unsupported = [t.id for t in combo[1:7] if t is not None and not _engine_ok(t, engine)]
     if unsupported:
         raise RecommenderInputError(f"the {engine} engine does not run {', '.join(unsupported)}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from . import costs
+from .estimate import expert_layout
 from .formats import kv_bytes_per_element, weight_format
 from .techniques import techniques
 
@@ -46,9 +49,17 @@ def explain(req, plan, all_plans) -> list[str]:
         elif t.category == "offload":
             out.append(f"{t.name}: {_gib(plan.offloaded_gib)} of weights live in CPU RAM and cross PCIe "
                        f"(~{gpu.link_gbps:g} GB/s) every token; slow but it fits.")
+        elif tid == "tensor-parallel" and "expert-parallel" in plan.stack:
+            continue   # the expert-parallel sentence says how attention is split
         elif tid == "tensor-parallel":
             out.append(f"Tensor parallel over {plan.num_gpus} GPUs: each reads 1/{plan.num_gpus} of the weights per "
                        "token; two all-reduces per layer add latency.")
+        elif tid == "expert-parallel":
+            tp, dp, ep = expert_layout(plan.config)
+            out.append(f"Expert parallel over {ep} GPUs: each holds {math.ceil(model.experts / ep)} of the "
+                       f"{model.experts} routed experts per MoE layer, attention stays tensor parallel over {tp}"
+                       + (f" in each of {dp} nodes" if dp > 1 else "")
+                       + "; every MoE layer adds two all-to-all token exchanges (dispatch, combine).")
         elif t.category == "pruning":
             out.append(f"{t.name}: 2:4 sparsity stores ~56% of the 16-bit weight bytes; {q}.")
         elif t.category in ("finetune", "optimizer", "activation_memory", "sharding"):

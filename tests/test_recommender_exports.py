@@ -101,6 +101,9 @@ def grid_plans():
                           quality="lossless", max_plans=3)
     for plan in api.plan(req).plans:
         yield req.model, plan
+    # a mixture of experts with its experts spread over two nodes (expert parallelism)
+    req = api.PlanRequest(model=api.resolve_model("deepseek-v3"), gpu=api.resolve_gpu("h100-sxm"), num_gpus=16)
+    yield req.model, api.evaluate_stack(req, ["fp8", "vllm", "expert-parallel"])
     for model_id, ids in (("llama-2-7b", ["gguf-q4_k_m"]), ("llama-2-13b", ["gguf-q4_k_m", "kv-int8"]),
                           ("mistral-7b", ["gguf-q4_k_m"])):
         req = api.PlanRequest(model=api.resolve_model(model_id), gpu=api.resolve_gpu("rtx-4090"), batch=4)
@@ -138,9 +141,12 @@ def test_exports_follow_the_plan(plans):
             text = exports["vllm"]
             if 1 < plan.num_gpus <= 8:
                 assert f"--tensor-parallel-size {plan.num_gpus}" in text
-            if plan.num_gpus > 8:
+            if plan.num_gpus > 8 and not plan.config.expert_parallel:
                 assert "--tensor-parallel-size 8" in text and f"--pipeline-parallel-size {plan.num_gpus // 8}" in text
                 assert "--distributed-executor-backend ray" in text
+            if plan.config.expert_parallel:   # experts over every GPU, data-parallel attention across nodes
+                assert "--enable-expert-parallel" in text and "--pipeline-parallel-size" not in text
+                assert ("--data-parallel-backend ray" in text) == (plan.num_gpus > 8)
             assert ("--cpu-offload-gb" in text) == (plan.offloaded_gib > 0)
             if "speculative-decoding" in plan.stack:
                 assert checkpoints()[model.id]["draft"] in text
