@@ -395,7 +395,7 @@ class InferenceEvaluator:
         avg_context = cfg.prompt_len + cfg.gen_len / 2
         flops = costs.decode_flops_per_step(model.active_params, cfg.batch * tokens_per_step, avg_context, model)
         memory_s = (w_read + kv_read) / self.bw
-        compute_s = flops / cfg.num_gpus / compute_peak_flops(self.gpu, fmt)
+        compute_s = flops / cfg.num_gpus / compute_peak_flops(self.gpu, fmt, cfg.engine)
         comm_s = self.comm_s(cfg, "tensor+expert", tokens_per_step)
         prior_s = max(memory_s / fmt.prior_mbu, compute_s / costs.PREFILL_MFU_PRIOR) + comm_s
         return {"memory_s": memory_s, "compute_s": compute_s, "comm_s": comm_s, "weights_s": w_read / self.bw,
@@ -413,7 +413,7 @@ class InferenceEvaluator:
         compute = flops / split / compute_peak_flops(self.gpu, fmt, cfg.engine)
         memory = self.weight_total_bytes(fmt, cfg.body_factor) / split / self.bw
         if mode == "tensor+expert":   # every GPU computes; each reads its own experts (docs/cost_model.md §3.7)
-            compute = flops / cfg.num_gpus / compute_peak_flops(self.gpu, fmt)
+            compute = flops / cfg.num_gpus / compute_peak_flops(self.gpu, fmt, cfg.engine)
             memory = self.expert_parallel_weight_bytes(fmt, cfg) / self.bw
         if prior:
             compute, memory = compute / costs.PREFILL_MFU_PRIOR, memory / fmt.prior_mbu

@@ -383,7 +383,7 @@ def _stack_ids(req: PlanRequest, engine, w, p, k, e, d, o, n, ep: bool = False) 
         stack.append(d.id)
     if o is not None:
         stack.append(o.id)
-    if n > 1 and parallel_mode(engine, n) in ("tensor", "tensor+pipeline"):
+    if n > 1 and parallel_mode(engine, n, req.gpus_per_node) in ("tensor", "tensor+pipeline"):
         stack.append("tensor-parallel")
     if ep:
         stack.append("expert-parallel")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from . import costs
-from .estimate import expert_layout
+from .estimate import expert_layout, parallel_layout
 from .formats import kv_bytes_per_element, weight_format
 from .techniques import techniques
 
@@ -52,8 +52,14 @@ def explain(req, plan, all_plans) -> list[str]:
         elif tid == "tensor-parallel" and "expert-parallel" in plan.stack:
             continue   # the expert-parallel sentence says how attention is split
         elif tid == "tensor-parallel":
-            out.append(f"Tensor parallel over {plan.num_gpus} GPUs: each reads 1/{plan.num_gpus} of the weights per "
-                       "token; two all-reduces per layer add latency.")
+            _, tp, pp = parallel_layout(plan.config)
+            if pp > 1:
+                out.append(f"Tensor parallel over the {tp} GPUs of each node, a pipeline of {pp} stages across nodes: "
+                           f"each GPU holds 1/{tp * pp} of the weights; two all-reduces per layer inside a node and "
+                           "one activation hop per stage boundary add latency.")
+            else:
+                out.append(f"Tensor parallel over {tp} GPUs: each reads 1/{tp} of the weights per token; two "
+                           "all-reduces per layer add latency.")
         elif tid == "expert-parallel":
             tp, dp, ep = expert_layout(plan.config)
             out.append(f"Expert parallel over {ep} GPUs: each holds {math.ceil(model.experts / ep)} of the "

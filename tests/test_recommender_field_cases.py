@@ -209,6 +209,7 @@ def test_beyond_one_node_405b_bf16_on_two_a100_nodes():
     best = api.plan(req).best
     assert best.fits and best.num_gpus == 16 and best.engine in ("vllm", "sglang")
     assert best.per_gpu_memory_gib < 80
+    assert any("pipeline of 2 stages across nodes" in r for r in best.reasons), best.reasons
     one_node = api.PlanRequest(model=req.model, gpu=req.gpu, num_gpus=8, quality="lossless", max_plans=50)
     assert not any(p.fits and p.within_quality and p.weights == "bf16" and p.offloaded_gib == 0
                    for p in api.plan(one_node).plans)
