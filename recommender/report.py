@@ -55,7 +55,7 @@ def render_markdown(report: dict) -> str:
         lines.append(f"| Memory (GiB) | {m['n']} | {m['median_abs_pct_error']}% / {m['p90_abs_pct_error']}% | "
                      f"same (analytic) | same (no fitted parameters) |")
     lines += ["", "Cells are median / 90th-percentile absolute percentage error.", "",
-              "Per source (decode; calibrated = model fitted without that source):", "",
+              "Per source and family (calibrated = model fitted without that source):", "",
               "| Source | Rows | Pure roofline | Prior | Calibrated (LOSO) |", "|---|---|---|---|---|"]
     for family in ("decode", "prefill"):
         for source, block in report.get(family, {}).get("per_source", {}).items():
