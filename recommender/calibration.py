@@ -44,6 +44,10 @@ METRICS = DECODE_METRICS + PREFILL_METRICS + ("memory",)
 CATEGORICAL = ("engine", "gpu_class", "kernel", "mode")
 # Nominal coverage of the uncertainty band: a split-conformal band on leave-one-source-out residuals.
 BAND_LEVEL = 0.8
+# A single-stream decode rate whose source states no lengths (ExLlamaV2's and MLC's README tables) is evaluated as
+# llama-bench's tg128: a 1-token prompt and 128 new tokens. At batch 1 the KV read is then under 1 % of a 7B model's
+# weight read, so the choice barely matters while the context stays short.
+UNSTATED_DECODE_LENGTHS = (1, 128)
 RIDGE_ALPHA = 3.0   # decode: picked from {1, 3, 10, 30, 100, 300, 1000} by leave-one-source-out error (docs/recommender.md)
 
 
@@ -204,8 +208,8 @@ def evaluable(row: dict) -> bool:
     elif row["metric"] in PREFILL_METRICS:
         # scope "first-call": the timed forward was the first after loading, one-time costs included
         lengths_ok = row["prompt_len"] >= 1 and row.get("scope") != "first-call"
-    else:
-        lengths_ok = row["gen_len"] >= 1
+    else:   # a decode row needs an output length, or states none at all (UNSTATED_DECODE_LENGTHS)
+        lengths_ok = row["gen_len"] >= 1 or row["prompt_len"] == 0
     try:
         weight_format(row["weights"])
         kv_bytes_per_element(row["kv"])
@@ -245,8 +249,11 @@ def predict_row(row: dict) -> RowPrediction | None:
         return RowPrediction("memory", measured, predicted, predicted)
     if gpu is None:
         return None
+    prompt_len, gen_len = row["prompt_len"], row["gen_len"]
+    if metric in DECODE_METRICS and prompt_len == gen_len == 0:
+        prompt_len, gen_len = UNSTATED_DECODE_LENGTHS
     cfg = InferenceConfig(weights=row["weights"], kv=row["kv"], engine=row["engine"], num_gpus=row["num_gpus"],
-                          batch=row["batch"], prompt_len=max(row["prompt_len"], 1), gen_len=max(row["gen_len"], 1))
+                          batch=row["batch"], prompt_len=max(prompt_len, 1), gen_len=max(gen_len, 1))
     if _weights_spill(model, gpu, cfg, fmt):
         return None
     mode = parallel_mode(cfg.engine, cfg.num_gpus)
