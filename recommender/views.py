@@ -11,7 +11,7 @@ from common.text import escape_markdown  # noqa: F401  (one escaper for every pa
 from .techniques import techniques
 
 MEMORY_COLORS = {"weights": "#4C78A8", "kv_cache": "#F58518", "activations": "#54A24B", "runtime": "#B279A2",
-                 "gradients": "#E45756", "optimizer": "#72B7B2"}
+                 "gradients": "#E45756", "optimizer": "#72B7B2", "optimizer_step": "#9D755D"}
 
 
 def card_markdown(plan: dict) -> str:
