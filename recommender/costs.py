@@ -126,8 +126,9 @@ def kv_cache_bytes(model: ModelSpec, kv_bytes: float, context_tokens: float, bat
 
 # ------------------------------------------------------------------ memory: activations
 # Eager attention keeps the fp16 scores, the fp32 softmax output and its fp16 cast alive together: 2 + 4 + 2 bytes
-# per score element (transformers' eager_attention_forward: softmax(..., dtype=float32).to(query.dtype); AutoAWQ's
-# fused attention, awq/modules/fused/attn.py, does the same through scores.float()).
+# per score element (transformers' eager_attention_forward: softmax(..., dtype=float32).to(query.dtype)). AutoAWQ's
+# fused attention (awq/modules/fused/attn.py, softmax(scores.float())) briefly holds one more fp32 copy, 10 bytes;
+# with 8 the AutoAWQ peak of tests/test_recommender_field_cases.py comes out 1.5% high, so the common value is kept.
 EAGER_SCORE_BYTES_PER_ELEMENT = 8
 
 
