@@ -640,6 +640,12 @@ def accuracy_report(rows: list[dict] | None = None) -> dict:
         report[family]["band_coverage_pct"] = nested_band_coverage(residual, groups)
         for key, label in (("engine", "per_engine"), ("kernel", "per_precision")):
             report[family][label] = _grouped_errors([f[key] for f in feats], calibrated, measured)
+        if family == "throughput":
+            # A diagnostic beside LOSO (chosen nothing): with two sources LOSO leaves TensorRT-LLM's rows uncorrected,
+            # so also predict each model's rows, and each GPU's, from a fit on the rest of the rows.
+            for key in ("model", "gpu"):
+                held = _loso_predictions(feats, y, [row[key] for row, _ in sel], family)
+                report[family][f"leave_one_{key}_out"] = _summary(_abs_pct_errors(prior * np.exp(held), measured))
     mem = [p for _, p in preds if p.family == "memory"]
     if mem:
         report["memory"] = {"analytic": _summary(_abs_pct_errors([p.prior for p in mem], [p.measured for p in mem])),

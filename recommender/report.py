@@ -84,6 +84,12 @@ def render_markdown(report: dict) -> str:
                   f"({counts}). Leaving one source out fits the "
                   "corrector on the others; a fit on fewer than 3 rows is not made, so such a source's held-out "
                   "figure is the uncorrected formula's (the prior)."]
+        for key, label in (("model", "model"), ("gpu", "GPU")):
+            block = report["throughput"].get(f"leave_one_{key}_out")
+            if block:
+                lines.append(f"A diagnostic on which nothing was chosen: each {label}'s rows predicted from a fit on all "
+                             f"other rows give {block['median_abs_pct_error']}% median / {block['p90_abs_pct_error']}% "
+                             f"p90 error over {block['n']} rows.")
     met, goals = report["goals_met"], report["goals"]
     lines += ["", f"Goals (issue 15, held-out): decode median error <= {goals['decode_median_abs_pct_error_max']}% "
               f"{'met' if met['decode'] else 'NOT met'}; memory median error <= "
