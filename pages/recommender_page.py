@@ -111,7 +111,7 @@ if est.latency_breakdown_ms:
     cover = cached_report().get("decode", {})
     st.caption(f"{cover.get('band_nominal_pct', 80)}% band (split-conformal on leave-one-source-out residuals): "
                f"{est.decode_ms_low:.1f}-{est.decode_ms_high:.1f} ms/token; out of sample it held "
-               f"{cover.get('band_coverage_pct', '—')}% of published measurements.")
+               f"{cover.get('band_coverage_pct', '—')}% of published measurements." + api.saturated_note(est))
     st.plotly_chart(api.pareto_scatter(shown["pareto"], req.latency_ms_per_token, est.capacity_gib),
                     key="rec_pareto_chart")
 
@@ -133,7 +133,7 @@ for tab, (name, text) in zip(st.tabs(list(exports)), exports.items(), strict=Tru
 
 with st.expander("How accurate is this? (calibration report)"):
     report = cached_report()
-    for family in ("decode", "prefill"):
+    for family in ("decode", "prefill", "throughput"):
         if family in report:
             r = report[family]
             st.markdown(f"**{family}**: median abs error, pure roofline {r['roofline']['median_abs_pct_error']}%, "

@@ -33,6 +33,7 @@ from .views import (
     latency_bar,
     memory_bar,
     pareto_scatter,
+    saturated_note,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "custom_gpu", "decode_ms_per_token", "error_table", "estimate", "estimate_inference", "estimate_training", "evaluate_stack",
     "gpu_presets", "history_run_count", "largest_fitting", "latency_bar", "list_gpus", "list_models", "memory_bar", "model_presets",
     "pareto_scatter", "plan", "project_speculative_speedup", "refresh_calibration", "resolve_gpu", "resolve_model",
+    "saturated_note",
     "warm_up",
 ]
 

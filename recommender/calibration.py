@@ -24,12 +24,14 @@ from . import costs
 from .errors import RecommenderInputError
 from .estimate import (
     ENGINES,
+    SERVING_ENGINES,
     InferenceConfig,
     compute_peak_flops,
     decode_step_roofline,
     inference_memory,
     parallel_mode,
     prefill_roofline,
+    saturated_throughput,
 )
 from .formats import WeightFormat, kv_bytes_per_element, weight_format
 from .hardware import GPU
@@ -147,8 +149,8 @@ def _read_history(db_path: Path | str | None) -> list[dict]:
 # ------------------------------------------------------------------ analytic predictions for one row
 @dataclass
 class RowPrediction:
-    family: str                 # decode | prefill | memory
-    measured: float             # rate (tok/s) for decode/prefill; bytes for memory
+    family: str                 # decode | prefill | throughput | memory
+    measured: float             # rate (tok/s) for decode/prefill/throughput; bytes for memory
     roofline: float             # pure roofline rate, or analytic bytes
     prior: float                # roofline at prior efficiencies (same as roofline for memory)
     features: dict = field(default_factory=dict)
@@ -197,12 +199,35 @@ def prefill_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, to
             "log_peak": math.log2(peak / 1e14), "log_peak_above": max(math.log2(peak / PREFILL_PEAK_HINGE), 0.0)}
 
 
+def throughput_features(engine: str, gpu: GPU, fmt: WeightFormat, num_gpus: int, sequences: int,
+                        prefill_share: float, mode: str) -> dict:
+    """Features of one saturated-server throughput (docs/cost_model.md §3.8): the categories plus log2 of the
+    concurrent sequences B and of the GPU count, and the share of the prior step time spent on prefill (0-1)."""
+    return {"engine": engine, "gpu_class": gpu.gpu_class, "kernel": fmt.kernel, "mode": mode,
+            "log_batch": math.log2(max(sequences, 1)), "log_gpus": math.log2(max(num_gpus, 1)),
+            "prefill_share": float(prefill_share)}
+
+
+def is_saturated_throughput_row(row: dict) -> bool:
+    """A saturated-server row (batch 0: the engine ran as many sequences as it could) whose metric is the output
+    tokens/s of the whole server, on a continuously-batching engine, with both lengths stated."""
+    return (row["batch"] == 0 and row["metric"] == "throughput_tokens_per_s" and row["engine"] in SERVING_ENGINES
+            and min(row["prompt_len"], row["gen_len"]) >= 1)
+
+
 def evaluable(row: dict) -> bool:
-    """A row the cost model can evaluate: a known engine and model, a real batch (0 marks a saturated server), and
-    the lengths its metric needs (a prefill row needs a prompt, a decode row an output; llama-bench's pp512 and
-    tg128 rows carry a zero for the other length)."""
+    """A row the cost model can evaluate: a known engine and model, the lengths its metric needs (a prefill row needs
+    a prompt, a decode row an output; llama-bench's pp512 and tg128 rows carry a zero for the other length), and a
+    real batch, except that batch 0 (a saturated server) is evaluable for the server's output tokens/s on a
+    continuously-batching engine with both lengths stated (is_saturated_throughput_row, the "throughput" family).
+    Other batch-0 rows stay out by rule: TTFT or per-stream decode speed under load depend on the request arrival
+    process and queueing, which the cost model does not describe, and rows without stated lengths (ShareGPT
+    traces) have no ISL/OSL to evaluate."""
     if "_weight_bytes" in row:
         return True
+    if row["batch"] == 0:
+        return (is_saturated_throughput_row(row) and row["model"] in model_presets()
+                and _known_precisions(row))
     if row["metric"] == "memory":
         lengths_ok = row["scope"] == "weights" or min(row["prompt_len"], row["gen_len"]) >= 1
     elif row["metric"] in PREFILL_METRICS:
@@ -210,12 +235,17 @@ def evaluable(row: dict) -> bool:
         lengths_ok = row["prompt_len"] >= 1 and row.get("scope") != "first-call"
     else:   # a decode row needs an output length, or states none at all (UNSTATED_DECODE_LENGTHS)
         lengths_ok = row["gen_len"] >= 1 or row["prompt_len"] == 0
+    return (_known_precisions(row) and row["engine"] in ENGINES and row["batch"] >= 1
+            and row["model"] in model_presets() and lengths_ok)
+
+
+def _known_precisions(row: dict) -> bool:
     try:
         weight_format(row["weights"])
         kv_bytes_per_element(row["kv"])
     except RecommenderInputError:
         return False
-    return row["engine"] in ENGINES and row["batch"] >= 1 and row["model"] in model_presets() and lengths_ok
+    return True
 
 
 def predict_row(row: dict) -> RowPrediction | None:
@@ -253,10 +283,17 @@ def predict_row(row: dict) -> RowPrediction | None:
     if metric in DECODE_METRICS and prompt_len == gen_len == 0:
         prompt_len, gen_len = UNSTATED_DECODE_LENGTHS
     cfg = InferenceConfig(weights=row["weights"], kv=row["kv"], engine=row["engine"], num_gpus=row["num_gpus"],
-                          batch=row["batch"], prompt_len=max(prompt_len, 1), gen_len=max(gen_len, 1))
+                          batch=max(row["batch"], 1), prompt_len=max(prompt_len, 1), gen_len=max(gen_len, 1))
     if _weights_spill(model, gpu, cfg, fmt):
         return None
     mode = parallel_mode(cfg.engine, cfg.num_gpus)
+    if row["batch"] == 0:   # a saturated server: the throughput family (docs/cost_model.md §3.8)
+        try:
+            sat = saturated_throughput(model, gpu, cfg)
+        except RecommenderInputError:
+            return None
+        feats = throughput_features(cfg.engine, gpu, fmt, cfg.num_gpus, sat["sequences"], sat["prefill_share"], mode)
+        return RowPrediction("throughput", row["value"], sat["roofline_tokens_per_s"], sat["tokens_per_s"], feats)
     if metric in PREFILL_METRICS:
         measured_s = row["value"] / 1e3 if metric == "ttft_ms" else cfg.batch * cfg.prompt_len / row["value"]
         roof_s = prefill_roofline(model, gpu, cfg)
@@ -346,8 +383,15 @@ PREFILL_NUMERIC = ("log_tokens", "log_peak", "log_peak_above")
 PREFILL_PEAK_HINGE = 2 ** 1.5 * 1e14   # FLOP/s (~283 TFLOP/s)
 PREFILL_CATEGORICAL = ("engine", "kernel")
 PREFILL_ALPHA = 1.0
+# Saturated-server throughput (docs/cost_model.md §3.8): engine, kernel and GPU class, plus log2 of the concurrent
+# sequences B and of the GPU count and the prefill share of the step. Fixed before looking at errors; alpha picked
+# from {0.3, 1, 3, 10, 30, 100} by leave-one-source-out median error on these rows (docs/recommender.md).
+THROUGHPUT_NUMERIC = ("log_batch", "log_gpus", "prefill_share")
+THROUGHPUT_CATEGORICAL = ("engine", "gpu_class", "kernel")
+THROUGHPUT_ALPHA = 0.3
 FAMILIES = {"decode": (DECODE_NUMERIC, CATEGORICAL, RIDGE_ALPHA),
-            "prefill": (PREFILL_NUMERIC, PREFILL_CATEGORICAL, PREFILL_ALPHA)}
+            "prefill": (PREFILL_NUMERIC, PREFILL_CATEGORICAL, PREFILL_ALPHA),
+            "throughput": (THROUGHPUT_NUMERIC, THROUGHPUT_CATEGORICAL, THROUGHPUT_ALPHA)}
 
 
 def _corrector(family: str) -> EfficiencyCorrector:
@@ -379,12 +423,14 @@ def _loso_predictions(feats, y, groups, family: str) -> np.ndarray:
 
 @dataclass
 class Calibrator:
-    """Fitted decode and prefill correctors, with LOSO-derived uncertainty bands."""
+    """Fitted decode, prefill and saturated-throughput correctors, with LOSO-derived uncertainty bands."""
 
     decode_model: EfficiencyCorrector | None = None
     prefill_model: EfficiencyCorrector | None = None
+    throughput_model: EfficiencyCorrector | None = None
     decode_band: tuple[float, float] = (0.0, 0.0)
     prefill_band: tuple[float, float] = (0.0, 0.0)
+    throughput_band: tuple[float, float] = (0.0, 0.0)
     n_rows: int = 0
     n_history_rows: int = 0
     local_adjustments: tuple = ()
@@ -420,9 +466,18 @@ class Calibrator:
             return np.ones(n)
         return np.exp(self.prefill_model.predict([prefill_features(*k) for k in keys]))
 
+    def throughput_batch(self, keys: list[tuple]) -> np.ndarray:
+        """Saturated-throughput corrections (multiply the prior tokens/s) for many keys (engine, gpu, fmt, num_gpus,
+        sequences, prefill_share, mode); ones when no throughput corrector was fitted."""
+        n = len(keys)
+        if self.throughput_model is None or not n:
+            return np.ones(n)
+        return np.exp(self.throughput_model.predict([throughput_features(*k) for k in keys]))
+
 
 def fit_calibrator(rows: list[dict]) -> Calibrator:
-    """Fit both correctors on the published rows; local live-demo rows only adjust their own device.
+    """Fit the decode, prefill and throughput correctors on the published rows; local live-demo rows only adjust
+    their own device (decode).
 
     The bands come from split-conformal half-widths on leave-one-source-out residuals. Rows from the run history
     (source 'live-history') never enter the shared regression, so a CPU run of a 135M model cannot move a GPU
@@ -585,6 +640,12 @@ def accuracy_report(rows: list[dict] | None = None) -> dict:
         report[family]["band_coverage_pct"] = nested_band_coverage(residual, groups)
         for key, label in (("engine", "per_engine"), ("kernel", "per_precision")):
             report[family][label] = _grouped_errors([f[key] for f in feats], calibrated, measured)
+        if family == "throughput":
+            # A diagnostic beside LOSO (chosen nothing): with two sources LOSO leaves TensorRT-LLM's rows uncorrected,
+            # so also predict each model's rows, and each GPU's, from a fit on the rest of the rows.
+            for key in ("model", "gpu"):
+                held = _loso_predictions(feats, y, [row[key] for row, _ in sel], family)
+                report[family][f"leave_one_{key}_out"] = _summary(_abs_pct_errors(prior * np.exp(held), measured))
     mem = [p for _, p in preds if p.family == "memory"]
     if mem:
         report["memory"] = {"analytic": _summary(_abs_pct_errors([p.prior for p in mem], [p.measured for p in mem])),

@@ -67,3 +67,36 @@ def default_memory_share(engine: str, gpu: GPU | None = None, num_gpus: int = 1)
         total_mib = gpu.memory_gib * 1024
         return max(0.1, min(1.0, (total_mib - reserved) / total_mib))
     return 1.0
+
+
+def serving_engines() -> tuple[str, ...]:
+    """Engines with a continuous-batching scheduler and a documented default for its most concurrent sequences
+    (data/engines.yaml `max_running_sequences_default`): vLLM, SGLang, TensorRT-LLM, TGI."""
+    return tuple(e for e, row in engine_table().items() if row.get("max_running_sequences_default") is not None)
+
+
+def max_running_sequences(engine: str, gpu: GPU, kv_tokens: float, context_len: int) -> int | None:
+    """The engine's default cap on sequences decoded together (None: the engine has no continuous batching here).
+
+    vLLM: max_num_seqs 1024 on GPUs of >= 70 GiB that are not an A100, else 256. SGLang: min(kv_tokens // 2, request
+    pool) with a pool of min(max(int(kv_tokens / context_len * 512), 2048), 4096) requests, where `kv_tokens` is the
+    KV pool's size in tokens and `context_len` the model's context. TensorRT-LLM: trtllm-bench's cap of 4096. TGI:
+    --max-concurrent-requests 128. Sources beside each figure in data/engines.yaml.
+    """
+    default = engine_table().get(engine, {}).get("max_running_sequences_default")
+    if default is None:
+        return None
+    if engine == "vllm":
+        big = gpu.memory_gib >= 70 and "a100" not in gpu.id
+        return int(default["ge_70gib_not_a100" if big else "other"])
+    if engine == "sglang":
+        pool = min(max(int(kv_tokens / max(context_len, 1) * default["per_context"]), default["floor"]), default["cap"])
+        return max(1, min(int(kv_tokens // default["kv_tokens_divisor"]), pool))
+    return int(default)
+
+
+def kv_cache_memory_fraction(engine: str) -> float:
+    """Share of the memory left after weights, activations and runtime that the engine gives its KV cache: 0.9 for
+    TensorRT-LLM (KvCacheConfig.free_gpu_memory_fraction, data/engines.yaml), 1.0 for engines whose memory share is
+    already applied to the whole device (vLLM's gpu_memory_utilization, SGLang's mem_fraction_static)."""
+    return float(engine_table().get(engine, {}).get("kv_cache_free_memory_fraction") or 1.0)

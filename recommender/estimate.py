@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from . import costs
-from .engines import default_memory_share, engine_table, prefill_chunk_tokens
+from .engines import (
+    default_memory_share,
+    engine_table,
+    kv_cache_memory_fraction,
+    max_running_sequences,
+    prefill_chunk_tokens,
+    serving_engines,
+)
 from .errors import RecommenderInputError, check_number
 from .formats import WeightFormat, kv_bytes_per_element, weight_format
 from .hardware import GPU
@@ -31,6 +38,9 @@ EXPERT_PARALLEL_ENGINES = tuple(e for e, row in engine_table().items() if (row.g
 INTERNODE_GBPS = 50.0
 MAX_TOKENS = 10_000_000
 MAX_BATCH = 100_000
+# Engines with a continuous-batching scheduler and a documented default concurrency (data/engines.yaml
+# `max_running_sequences_default`): their saturated throughput is estimated (docs/cost_model.md §3.8).
+SERVING_ENGINES = serving_engines()
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,8 @@ class Estimate:
     decode_ms_high: float | None = None
     decode_tokens_per_s: float | None = None
     throughput_tokens_per_s: float | None = None
+    saturated_throughput_tokens_per_s: float | None = None   # output tok/s when requests never run out (§3.8)
+    saturated_sequences: int | None = None                   # the concurrent sequences that figure assumes
     roofline_decode_ms_per_token: float | None = None
     latency_breakdown_ms: dict[str, float] = field(default_factory=dict)
     step_time_s: float | None = None
@@ -402,6 +414,69 @@ class InferenceEvaluator:
                 "kv_s": kv_read / self.bw, "bytes_per_gpu": w_read + kv_read, "roofline_s": max(memory_s, compute_s)
                 + comm_s, "prior_s": prior_s, "prior_mbu": fmt.prior_mbu, "mode": "tensor+expert"}
 
+    def saturated_throughput(self, cfg: InferenceConfig) -> dict:
+        """Output tokens/s of a continuously-batching engine that never runs out of requests (docs/cost_model.md §3.8).
+
+        Every request has `cfg.prompt_len` (ISL) prompt and `cfg.gen_len` (OSL) output tokens; `cfg.batch` is ignored.
+        Concurrency: B = min(the engine's default cap, engines.max_running_sequences; the sequences of ISL + OSL
+        tokens whose KV cache fits in the memory per GPU left after weights, one token budget's activations and the
+        runtime, times engines.kv_cache_memory_fraction). Steady state (Orca, Yu et al. 2022; vLLM, Kwon et al. 2023):
+        each step decodes one token for each of the B sequences and, chunked into the same steps (Sarathi-Serve,
+        Agrawal et al. 2024), prefills B * ISL / OSL prompt tokens on average, so that prompts arrive as fast as
+        sequences finish. step_s = decode_step(batch=B) + B * (ISL / OSL) * t_prefill_token, where t_prefill_token is
+        one sequence's prefill FLOPs (costs.prefill_flops, attention included) over ISL at the compute peak of the
+        parallel layout; throughput = B / step_s.
+
+        Returns a dict: tokens_per_s (prior efficiencies: formats.prior_mbu, costs.PREFILL_MFU_PRIOR),
+        roofline_tokens_per_s (100% of peak), sequences (B), engine_max_sequences, memory_max_sequences,
+        limited_by ('engine' or 'memory'), step_s, decode_step_s, prefill_step_s (seconds, prior), prefill_share
+        (prefill_step_s / step_s). Raises RecommenderInputError for an engine without continuous batching here
+        (SERVING_ENGINES), with offload, or when not one sequence's KV cache fits.
+        """
+        cfg = cfg.validated()
+        self.check_expert_parallel(cfg)
+        if cfg.engine not in SERVING_ENGINES:
+            raise RecommenderInputError(f"saturated throughput is modelled for continuously-batching servers "
+                                        f"({', '.join(SERVING_ENGINES)}), not {cfg.engine}")
+        if cfg.offload != "none":
+            raise RecommenderInputError("saturated throughput with weight offload is not modelled: drop the offload")
+        model, fmt = self.model, weight_format(cfg.weights)
+        one = replace(cfg, batch=1)
+        mem = self.memory(one)
+        chunk = prefill_chunk_tokens(cfg.engine, self.gpu)
+        mode, tp, _ = parallel_layout(cfg)
+        if mode == "tensor+expert":
+            tp = expert_layout(cfg)[0]
+        # one step's token budget (the prefill chunk; the whole prompt for an engine that does not chunk)
+        budget = chunk or cfg.prompt_len
+        acts = self._memo(("sat-act", budget, cfg.engine), lambda: costs.inference_activation_bytes(
+            model, 1, budget, cfg.engine != "hf-eager", chunk_tokens=chunk)) / tp
+        free = mem["capacity"] - mem["weights"] - acts - mem["runtime"]
+        kv_room = max(free, 0.0) * kv_cache_memory_fraction(cfg.engine)
+        kv_seq = mem["kv_cache"]
+        memory_max = int(kv_room // kv_seq) if kv_seq > 0 else MAX_BATCH
+        if memory_max < 1:
+            raise RecommenderInputError(f"{model.name} leaves no room for one sequence of {cfg.prompt_len} + "
+                                        f"{cfg.gen_len} tokens on {self.gpu.name} with {cfg.engine}: use more GPUs or "
+                                        "a smaller weight format")
+        kv_tokens = kv_room / kv_seq * (cfg.prompt_len + cfg.gen_len) if kv_seq > 0 else float(MAX_TOKENS)
+        engine_max = max_running_sequences(cfg.engine, self.gpu, kv_tokens, model.context) or memory_max
+        b = min(engine_max, memory_max, MAX_BATCH)
+        step = self.decode_step(replace(cfg, batch=b))
+        split = cfg.num_gpus if mode == "tensor+expert" else (tp if mode in ("tensor", "tensor+pipeline") else 1)
+        prefill_flops = costs.prefill_flops(model.active_params, 1, cfg.prompt_len, model)
+        prefill_token_s = prefill_flops / split / compute_peak_flops(self.gpu, fmt, cfg.engine) / cfg.prompt_len
+        prompt_tokens_per_step = b * cfg.prompt_len / cfg.gen_len
+        prefill_roof_s = prompt_tokens_per_step * prefill_token_s
+        prefill_prior_s = prefill_roof_s / costs.PREFILL_MFU_PRIOR
+        step_s = step["prior_s"] + prefill_prior_s
+        roof_s = step["roofline_s"] + prefill_roof_s
+        return {"tokens_per_s": b / step_s, "roofline_tokens_per_s": b / roof_s, "sequences": b,
+                "engine_max_sequences": engine_max, "memory_max_sequences": memory_max,
+                "limited_by": "engine" if engine_max <= memory_max else "memory", "step_s": step_s,
+                "decode_step_s": step["prior_s"], "prefill_step_s": prefill_prior_s,
+                "prefill_share": prefill_prior_s / step_s, "mode": step["mode"]}
+
     def prefill_s(self, cfg: InferenceConfig, prior: bool = False) -> float:
         """Uncalibrated prefill time (seconds): compute-bound, never faster than one pass over the weights.
 
@@ -451,12 +526,37 @@ class InferenceEvaluator:
                  for c, f, s in zip(cfgs, fmts, steps, strict=True)])
         out = [self._finish(c, f, s, float(a), float(lo), float(hi), float(p))
                for c, f, s, a, lo, hi, p in zip(cfgs, fmts, steps, corr, low, high, pcorr, strict=True)]
+        self._add_saturated(cfgs, fmts, steps, out)
         if self.calibrator is not None and getattr(self.calibrator, "local_adjustments", ()):
             for est, c, f in zip(out, cfgs, fmts, strict=True):
                 adj = self.calibrator.local_adjustment(c.engine, self.gpu, f)
                 if adj is not None:
                     est.local_adjustment = adj.describe()
         return out
+
+    def _add_saturated(self, cfgs: list[InferenceConfig], fmts: list[WeightFormat], steps: list[dict],
+                       out: list[Estimate]) -> None:
+        """Fill saturated_throughput_tokens_per_s and saturated_sequences for the serving engines (§3.8), calibrated
+        by the throughput corrector in one call; None where the engine has no continuous batching here, with
+        offload, or when not one sequence fits."""
+        todo = []
+        for i, c in enumerate(cfgs):
+            if c.engine not in SERVING_ENGINES or c.offload != "none":
+                continue
+            try:
+                todo.append((i, self.saturated_throughput(c)))
+            except RecommenderInputError:
+                continue
+        if not todo:
+            return
+        corr = np.ones(len(todo))
+        if self.calibrator is not None and hasattr(self.calibrator, "throughput_batch"):
+            corr = self.calibrator.throughput_batch(
+                [(cfgs[i].engine, self.gpu, fmts[i], cfgs[i].num_gpus, sat["sequences"], sat["prefill_share"],
+                  steps[i]["mode"]) for i, sat in todo])
+        for (i, sat), a in zip(todo, corr, strict=True):
+            out[i].saturated_throughput_tokens_per_s = sat["tokens_per_s"] * float(a)
+            out[i].saturated_sequences = int(sat["sequences"])
 
     def evaluate(self, cfg: InferenceConfig) -> Estimate:
         return self.evaluate_many([cfg])[0]
@@ -516,6 +616,11 @@ def decode_step_roofline(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, token
 def prefill_roofline(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, prior: bool = False) -> float:
     """Uncalibrated prefill seconds of `cfg` (see InferenceEvaluator.prefill_s)."""
     return InferenceEvaluator(model, gpu).prefill_s(cfg, prior)
+
+
+def saturated_throughput(model: ModelSpec, gpu: GPU, cfg: InferenceConfig) -> dict:
+    """Uncalibrated saturated-server output tokens/s of `cfg` (see InferenceEvaluator.saturated_throughput)."""
+    return InferenceEvaluator(model, gpu).saturated_throughput(cfg)
 
 
 def inference_memory(model: ModelSpec, gpu: GPU, cfg: InferenceConfig) -> dict[str, float]:

@@ -129,3 +129,14 @@ def error_table(family_report: dict) -> list[dict]:
                          "median abs % error": summary.get("median_abs_pct_error"),
                          "p90 abs % error": summary.get("p90_abs_pct_error")})
     return rows
+
+
+def saturated_note(est) -> str:
+    """One sentence on the saturated-server throughput of an estimate (docs/cost_model.md §3.8), or '' when the
+    engine has none: output tokens/s when requests never run out, with the concurrent sequences it assumes."""
+    tps, seqs = getattr(est, "saturated_throughput_tokens_per_s", None), getattr(est, "saturated_sequences", None)
+    if tps is None or seqs is None:
+        return ""
+    return (f" A saturated server (requests never run out) would reach about {tps:,.0f} output tokens/s with "
+            f"{seqs:,} sequences in flight.")
+

@@ -161,11 +161,13 @@ def test_every_measurement_row_can_be_predicted():
 
 
 def test_rows_left_out_of_the_calibration_are_the_unmodellable_kinds():
-    """A 2025 row is skipped only for a saturated server (batch 0), an engine or model the cost model lacks, a missing
+    """A 2025 row is skipped only for a saturated server (batch 0) whose metric is not the server's output tokens/s
+    (TTFT or per-stream decode speed under load) or whose lengths are not stated (the evaluable batch-0 rows form the
+    "throughput" family, tests/test_recommender_saturated.py), an engine or model the cost model lacks, a missing
     length for its metric, a timed first call after loading (scope first-call), or weights larger than the GPUs
     (the run kept layers in CPU RAM)."""
     from recommender.calibration import DATA_FILES, PREFILL_METRICS
-    from recommender.estimate import ENGINES
+    from recommender.estimate import ENGINES, SERVING_ENGINES
     from recommender.formats import weight_format
     from recommender.hardware import gpu_presets
     from recommender.models import model_presets
@@ -174,7 +176,11 @@ def test_rows_left_out_of_the_calibration_are_the_unmodellable_kinds():
     skipped = [r for r in rows if predict_row(r) is None]
     assert skipped and len(skipped) < len(rows)
     for r in skipped:
-        if r["batch"] < 1 or r["engine"] not in ENGINES or r["model"] not in model_presets():
+        if r["batch"] == 0:
+            assert r["metric"] != "throughput_tokens_per_s" or min(r["prompt_len"], r["gen_len"]) < 1 \
+                or r["engine"] not in SERVING_ENGINES or r["model"] not in model_presets(), r["id"]
+            continue
+        if r["engine"] not in ENGINES or r["model"] not in model_presets():
             continue
         needed = r["prompt_len"] if r["metric"] in PREFILL_METRICS else r["gen_len"]
         if needed < 1 or r["scope"] == "first-call":
