@@ -108,10 +108,10 @@ if est.local_adjustment:
 st.plotly_chart(api.memory_bar(est.memory_breakdown_gib, est.capacity_gib), key="rec_memory_bar")
 if est.latency_breakdown_ms:
     st.plotly_chart(api.latency_bar(est.latency_breakdown_ms, est.ttft_ms), key="rec_latency_bar")
-    cover = cached_report().get("decode", {})
+    cover = (report := cached_report()).get("decode", {})
     st.caption(f"{cover.get('band_nominal_pct', 80)}% band (split-conformal on leave-one-source-out residuals): "
                f"{est.decode_ms_low:.1f}-{est.decode_ms_high:.1f} ms/token; out of sample it held "
-               f"{cover.get('band_coverage_pct', '—')}% of published measurements." + api.saturated_note(est))
+               f"{cover.get('band_coverage_pct', '—')}% of published measurements." + api.saturated_note(est, report))
     st.plotly_chart(api.pareto_scatter(shown["pareto"], req.latency_ms_per_token, est.capacity_gib),
                     key="rec_pareto_chart")
 

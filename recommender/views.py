@@ -131,12 +131,16 @@ def error_table(family_report: dict) -> list[dict]:
     return rows
 
 
-def saturated_note(est) -> str:
+def saturated_note(est, report: dict | None = None) -> str:
     """One sentence on the saturated-server throughput of an estimate (docs/cost_model.md §3.8), or '' when the
-    engine has none: output tokens/s when requests never run out, with the concurrent sequences it assumes."""
+    engine has none: output tokens/s when requests never run out, with the concurrent sequences it assumes, and
+    (given the calibration report) the held-out median error this estimate has shown on published servers."""
     tps, seqs = getattr(est, "saturated_throughput_tokens_per_s", None), getattr(est, "saturated_sequences", None)
     if tps is None or seqs is None:
         return ""
+    held = ((report or {}).get("throughput") or {}).get("calibrated_loso") or {}
+    accuracy = (f" (uncertain: against {held['n']} published server measurements held out of the fit its median "
+                f"error is {held['median_abs_pct_error']}%)") if held.get("n") else ""
     return (f" A saturated server (requests never run out) would reach about {tps:,.0f} output tokens/s with "
-            f"{seqs:,} sequences in flight.")
+            f"{seqs:,} sequences in flight{accuracy}.")
 

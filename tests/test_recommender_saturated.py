@@ -130,3 +130,19 @@ def test_throughput_family_in_the_accuracy_report():
     assert math.isfinite(block["calibrated_loso"]["median_abs_pct_error"])
     assert "tensorrt-llm" in block["per_engine"]
     assert "trtllm-perf-v1" in block["per_source"]
+
+
+def test_the_page_sentence_states_the_held_out_error_of_saturated_throughput():
+    from recommender import api
+
+    est = api.estimate_inference(api.resolve_model("llama-3.1-8b"), api.resolve_gpu("h100-sxm"),
+                                 api.InferenceConfig(weights="fp8", engine="vllm"))
+    report = api.calibration_report()
+    held = report["throughput"]["calibrated_loso"]
+    sentence = api.saturated_note(est, report)
+    assert f"{est.saturated_throughput_tokens_per_s:,.0f} output tokens/s" in sentence
+    assert f"against {held['n']} published server measurements" in sentence
+    assert f"median error is {held['median_abs_pct_error']}%" in sentence
+    hf = api.estimate_inference(api.resolve_model("llama-3.1-8b"), api.resolve_gpu("h100-sxm"),
+                                api.InferenceConfig(weights="bf16", engine="hf"))
+    assert api.saturated_note(hf, report) == ""
