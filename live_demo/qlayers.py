@@ -29,7 +29,7 @@ def _workspace(shape: tuple, dtype, device) -> torch.Tensor:
     pages the heap already holds it is cheap; served by a fresh mmap, each of its 4 KiB pages is faulted in and
     zeroed again in every call. Measured on the project's 2-core Xeon, 2026-11-30 (docs/live_demo.md,
     bench/bench_qlayer_page_faults.py): with a fresh fp32 weight per call SmolLM2-135M decoded at a median 15.3
-    tok/s with 0 page faults per token in one regime and 4.1 tok/s with 104,500 faults in the other; with this
+    tok/s with 0 page faults per token in one regime and 4.1 tok/s with about 100,000 in the other; with this
     workspace the layer faults no page in either. The buffer is created outside inference mode so in-place
     refills are allowed in and out of it; a layer is done with it before the next layer of its thread refills it.
     """
