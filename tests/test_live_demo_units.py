@@ -535,3 +535,11 @@ def test_run_quantization_frees_each_quantized_copy_even_in_a_reference_cycle(ti
         assert len(copies) == 3 and all(ref() is None for ref in copies)   # fp16 sizing copy + two methods
     finally:
         gc.enable()
+
+
+def test_cli_help_lists_every_verb():
+    # `python -m live_demo --help` raised TypeError: a bare % in a verb's help is a format directive to argparse
+    from live_demo.__main__ import build_parser
+
+    text = build_parser().format_help()
+    assert "% of measured peak" in text and all(verb in text for verb in ("bench", "quantize", "sweep", "speculate"))
