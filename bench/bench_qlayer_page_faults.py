@@ -3,12 +3,13 @@
     .venv/bin/python bench/bench_qlayer_page_faults.py [--calls 200] [--threads 2]
 
 The int8 weight-only layer once made a fresh fp32 weight in every call. Whether such a multi-megabyte temporary
-costs anything depends on glibc's allocator state: served from pages the heap already holds it is free; served by
-a fresh mmap (or a heap that was trimmed back to the OS) every one of its 4 KiB pages is faulted in and zeroed
-again on every call. glibc moves between these regimes on its own (its mmap threshold and trim threshold adapt to
-the sizes freed so far), which is how one method can run in two speeds in one process. This script pins each
-regime with glibc's environment variables, each in a fresh subprocess, and measures, for one SmolLM2-135M MLP
-shape (1536 x 576), minor page faults (getrusage) and microseconds per call of:
+costs anything depends on glibc's allocator state: served from pages the heap already holds it is cheap; served
+by a fresh mmap, or by a heap whose top glibc gave back to the system after the previous call, every one of its
+4 KiB pages is faulted in and zeroed again in every call. glibc moves between these regimes on its own (its mmap
+and trim thresholds adapt to the sizes freed so far): on the project's 2-core machine 3 of 24 default-state runs
+of this script flipped. This script runs each regime in a fresh subprocess (the default state, and the mmap
+regime pinned with an environment variable) and measures, for one SmolLM2-135M MLP shape (1536 x 576), minor page
+faults (getrusage) and microseconds per call of:
 
 - fp32: a plain nn.Linear (no dequantization: the floor);
 - int8-wo, int4-g32: our layers as the demo runs them (dequantized into a reused per-thread workspace);

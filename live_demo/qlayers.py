@@ -26,12 +26,14 @@ def _workspace(shape: tuple, dtype, device) -> torch.Tensor:
 
     Our CPU layers dequantize into it instead of allocating a fresh weight-sized temporary in every call (issue
     14's slow int8-weight-only mode). What such a temporary costs depends on glibc's allocator state: taken from
-    pages the heap already holds it is cheap; served by a fresh mmap, each of its 4 KiB pages is faulted in and
-    zeroed again in every call. Measured on the project's 2-core Xeon, 2026-11-30 (docs/live_demo.md,
-    bench/bench_qlayer_page_faults.py): with a fresh fp32 weight per call SmolLM2-135M decoded at a median 15.3
-    tok/s with 0 page faults per token in one regime and 4.1 tok/s with about 100,000 in the other; with this
-    workspace the layer faults no page in either. The buffer is created outside inference mode so in-place
-    refills are allowed in and out of it; a layer is done with it before the next layer of its thread refills it.
+    pages the heap already holds it is cheap; served by a fresh mmap, or after glibc gave the heap's top back to
+    the system, each of its 4 KiB pages is faulted in and zeroed again in every call. Measured on the project's
+    2-core Xeon, 2026-11-30 (docs/live_demo.md, bench/bench_qlayer_page_faults.py): with a fresh fp32 weight per
+    call SmolLM2-135M decoded at a median 15.3 tok/s with 0 page faults per token in one regime and 4.1 tok/s
+    with about 100,000 in the other, and one such layer flipped on its own in 3 of 24 default-state processes
+    (1,696 faults and 3.3-7.2 ms per call against 0 and 0.7-1.6 ms); with this workspace no layer faults a page.
+    The buffer is created outside inference mode so in-place refills are allowed in and out of it; a layer is done
+    with it before the next layer of its thread refills it.
     """
     store = getattr(_WORKSPACE, "buffers", None)
     if store is None:
