@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sections", default="quantization,compression,speculative,decode_paths,sweep",
                        help="comma-separated, from: quantization, compression, speculative, decode_paths, outliers, "
                             "sweep")
-    sweep = verb("sweep", "decode tokens/s against batch size, with achieved bandwidth and % of measured peak")
+    # %% because argparse formats every help string with %
+    sweep = verb("sweep", "decode tokens/s against batch size, with achieved bandwidth and %% of measured peak")
     sweep.add_argument("--methods", default="baseline,int8-weight-only",
                        help="comma-separated; 'baseline' is the loaded model")
     sweep.add_argument("--batches", default="1,2,4,8,16,32,64")

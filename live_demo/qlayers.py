@@ -22,12 +22,18 @@ _WORKSPACE = threading.local()
 
 
 def _workspace(shape: tuple, dtype, device) -> torch.Tensor:
-    """A per-thread scratch weight of this shape, reused by every layer of the same shape.
+    """A per-thread scratch tensor of this shape and dtype, reused by every layer of the same shape.
 
-    Reusing one buffer instead of allocating a fresh full-size weight in every call keeps decode timings steady on
-    CPU: a fresh multi-megabyte tensor per call goes through the allocator (and glibc's mmap threshold), which
-    made int8-weight-only decoding bimodal (runs of 7.7 to 27.2 tok/s in one process; see docs/live_demo.md).
-    The buffer is created outside inference mode so in-place refills are allowed in and out of it.
+    Our CPU layers dequantize into it instead of allocating a fresh weight-sized temporary in every call (issue
+    14's slow int8-weight-only mode). What such a temporary costs depends on glibc's allocator state: taken from
+    pages the heap already holds it is cheap; served by a fresh mmap, or after glibc gave the heap's top back to
+    the system, each of its 4 KiB pages is faulted in and zeroed again in every call. Measured on the project's
+    2-core Xeon, 2026-11-30 (docs/live_demo.md, bench/bench_qlayer_page_faults.py): with a fresh fp32 weight per
+    call SmolLM2-135M decoded at a median 15.3 tok/s with 0 page faults per token in one regime and 4.1 tok/s
+    with about 100,000 in the other, and one such layer flipped on its own in 3 of 24 default-state processes
+    (1,696 faults and 3.3-7.2 ms per call against 0 and 0.7-1.6 ms); with this workspace no layer faults a page.
+    The buffer is created outside inference mode so in-place refills are allowed in and out of it; a layer is done
+    with it before the next layer of its thread refills it.
     """
     store = getattr(_WORKSPACE, "buffers", None)
     if store is None:
@@ -45,9 +51,9 @@ class WeightOnlyInt8Linear(torch.nn.Module):
     """int8 weights, one scale per output channel (survey Eq. 1); dequantized to the input's dtype per call.
 
     Shapes: weight_int8 (out, in) int8, scale (out, 1) in the original weight dtype. forward: x (..., in) ->
-    (..., out). In fp32 on CPU the int8 codes are converted into a reused workspace and the scale is applied to
-    the output; in fp16/bf16 (and under torch.compile, which fuses the dequantization into the matmul) the scale
-    is applied to the weight first, so the products keep the original weight's magnitudes.
+    (..., out). On the CPU the int8 codes are converted into a reused workspace (see _workspace); in fp32 the
+    scale is then applied to the output, in fp16/bf16 (and on GPUs, and under torch.compile, which fuses the
+    dequantization into the matmul) to the weight first, so the products keep the original weight's magnitudes.
     """
 
     def __init__(self, linear: torch.nn.Linear):
@@ -62,12 +68,15 @@ class WeightOnlyInt8Linear(torch.nn.Module):
         return self.weight_int8.to(self.scale.dtype) * self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float32 and x.device.type == "cpu" and not torch.compiler.is_compiling():
-            # fp32 cannot overflow here, so the scale is applied to the (small) output, not the weight
+        if x.device.type == "cpu" and not torch.compiler.is_compiling():  # no weight-sized allocation per call
             w = _workspace(self.weight_int8.shape, x.dtype, x.device)
             w.copy_(self.weight_int8)
-            out = torch.nn.functional.linear(x, w) * self.scale.view(-1)
-            return out + self.bias if self.bias is not None else out
+            if x.dtype == torch.float32:
+                # fp32 cannot overflow here, so the scale is applied to the (small) output, not the weight
+                out = torch.nn.functional.linear(x, w) * self.scale.view(-1)
+                return out + self.bias if self.bias is not None else out
+            w.mul_(self.scale.to(x.dtype))  # fp16/bf16: scale first, see the module doc
+            return torch.nn.functional.linear(x, w, self.bias)
         w = self.weight_int8.to(x.dtype) * self.scale.to(x.dtype)  # fp16/bf16: scale first, see the module doc
         return torch.nn.functional.linear(x, w, self.bias)
 
@@ -76,6 +85,7 @@ class PackedInt4Linear(torch.nn.Module):
     """int4 weights, two per uint8 byte, one fp16 scale (and zero for asymmetric) per group of inputs.
 
     Shapes: packed (out, in/2) uint8, scale and zero (out, in/group) fp16. forward: x (..., in) -> (..., out).
+    On the CPU the weight is unpacked and dequantized into reused per-thread workspaces (see _workspace).
     """
 
     def __init__(self, linear: torch.nn.Linear, group_size: int, symmetric: bool = True):
@@ -103,7 +113,25 @@ class PackedInt4Linear(torch.nn.Module):
             grouped = u.to(self.compute_dtype) * scale + self.zero.to(self.compute_dtype).unsqueeze(-1)
         return grouped.reshape(self.out_features, self.in_features)
 
+    def _dequantize_into_workspace(self) -> torch.Tensor:
+        """dequantized_weight() computed in per-thread workspaces (see _workspace): same operations, same values."""
+        device = self.packed.device
+        u = _workspace((self.out_features, self.in_features // 2, 2), torch.uint8, device)
+        torch.bitwise_and(self.packed, 0x0F, out=u[..., 0])
+        torch.bitwise_right_shift(self.packed, 4, out=u[..., 1])
+        w = _workspace((self.out_features, self.in_features), self.compute_dtype, device)
+        w.copy_(u.view(self.out_features, self.in_features))
+        grouped = w.view(self.out_features, -1, self.group_size)
+        scale = self.scale.to(self.compute_dtype).unsqueeze(-1)
+        if self.zero is None:
+            grouped.sub_(8).mul_(scale)
+        else:
+            grouped.mul_(scale).add_(self.zero.to(self.compute_dtype).unsqueeze(-1))
+        return w
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype == self.compute_dtype and not torch.compiler.is_compiling():
+            return torch.nn.functional.linear(x, self._dequantize_into_workspace(), self.bias)
         return torch.nn.functional.linear(x, self.dequantized_weight().to(x.dtype), self.bias)
 
 
