@@ -8,7 +8,8 @@
   python -m live_demo bench [--quick] [--sections A,B] [--device auto|cpu|cuda] [--json]
 
 Every verb takes --model (default: the embedded SmolLM2-135M, or $ELLM_DEMO_MODEL; 'tiny' is a random test
-model), --device, --repeats (timed runs: median and min-max reported) and --no-history. Errors: one line on
+model), --device, --threads (CPU threads for torch), --repeats (timed runs: median and min-max reported) and
+--no-history. Errors: one line on
 stderr, exit status 2.
 """
 
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default=None, help="model id (default: the embedded SmolLM2-135M; 'tiny' for a "
                                                      "random test model)")
         p.add_argument("--no-history", action="store_true", help="do not store the run in the history DB")
+        p.add_argument("--threads", type=int, default=None,
+                       help="CPU threads for torch (1-1024; default: every core). On a shared machine fewer threads "
+                            "than cores avoid the oversubscription that makes CPU timings erratic")
         return p
 
     bench = verb("bench", "run quantization, compression and speculative decoding benchmarks")
@@ -163,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     from live_demo.api import LiveDemoError
 
     try:
+        if args.threads is not None:
+            if not 1 <= args.threads <= 1024:
+                raise ValueError(f"--threads must be a whole number from 1 to 1024, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         if args.command == "bench":
             from live_demo import run_bench
 

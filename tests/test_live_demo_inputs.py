@@ -235,6 +235,18 @@ def test_cli_speculate_compress_quantize(capsys, tmp_path):
     assert out["methods"]["int8-weight-only"]["weight_bytes"] < out["baseline"]["weight_bytes"]
 
 
+def test_cli_threads_sets_torchs_thread_count(capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        code, out = _cli(capsys, "quantize", "--methods", "int8-weight-only", "--max-new-tokens", "2", "--repeats", "1",
+                         "--threads", "1", "--json")
+        assert code == 0 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("argv", [
     ("speculate", "--prompt", "   "),
     ("speculate", "--prompt", "hi", "--draft-len", "0"),
@@ -242,6 +254,8 @@ def test_cli_speculate_compress_quantize(capsys, tmp_path):
     ("compress", "--qa-file", "/no/such/file.json"),
     ("compress", "--qa-file", __file__),
     ("quantize", "--methods", "int3"),
+    ("quantize", "--threads", "0"),
+    ("quantize", "--threads", "two"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(capsys, argv):
     code, err = _cli(capsys, *argv)
