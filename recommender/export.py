@@ -70,6 +70,8 @@ def weights_repo(model: ModelSpec, plan: Plan, engine: str) -> str | None:
 
 
 def _repo_for(model: ModelSpec, fmt: str, stack: tuple[str, ...], engine: str) -> str | None:
+    if engine == "llama.cpp":   # llama-server -hf takes a GGUF repository and one of its quantization types
+        return _known(model).get("gguf") if fmt in GGUF_TYPE else None
     if fmt in SIXTEEN_BIT or fmt in ON_LOAD.get(engine, {}) or fmt in ("int8-bnb", "nf4") and engine == "hf":
         return model.hf_id or None
     if fmt in ("int4", "int4-g64", "int4-g32", "awq-marlin", "gptq-marlin", "awq-gemv"):
@@ -114,6 +116,9 @@ def _why_not_cached(model: ModelSpec, stack: tuple[str, ...], weights: str, kv: 
     if not model.hf_id:
         return "the model has no Hugging Face id (a parameter count or a pasted config): name the repository first"
     if _repo_for(model, weights, stack, engine) is None:
+        if engine == "llama.cpp" and weights in SIXTEEN_BIT:
+            return (f"llama.cpp reads GGUF files and no published {weights} GGUF of {model.name} is recorded: convert "
+                    "the checkpoint with llama.cpp's convert_hf_to_gguf.py --outtype f16")
         return f"no published {weights} checkpoint of {model.name} is known for {engine}"
     unsupported = {"vllm": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference"),
                    "sglang": ("h2o", "streamingllm", "scissorhands", "flexgen", "zero-inference", "medusa",

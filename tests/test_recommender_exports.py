@@ -202,3 +202,19 @@ def test_transformers_snippets_execute(plans, tiny_repo, monkeypatch):
         exec(compile(text, "<export>", "exec"), {})   # noqa: S102 - our own generated snippet, tested offline
         ran += 1
     assert ran >= 1
+
+
+@pytest.mark.parametrize("gpu", ["t4", "v100-sxm", "m1-max"])
+def test_plans_on_gpus_without_bf16_or_fp8_build_their_exports(gpu):
+    """`plan --model llama-3.1-8b --gpu t4` raised KeyError 'fp16' building a llama.cpp export of fp16 weights: a
+    16-bit llama.cpp plan now gets a note (llama.cpp reads GGUF; convert with convert_hf_to_gguf.py), not a command."""
+    model = api.resolve_model("llama-3.1-8b")
+    result = api.plan(api.PlanRequest(model=model, gpu=api.resolve_gpu(gpu), max_plans=60))
+    sixteen = [p for p in result.plans if p.engine == "llama.cpp" and p.weights in ("fp16", "bf16", "fp32")]
+    for p in result.plans:
+        exports = api.all_exports(model, p)
+        assert "json" in exports
+        if p in sixteen:
+            assert "llama.cpp" not in exports
+            assert any("convert_hf_to_gguf.py" in n for n in api.export_notes(model, p)), api.export_notes(model, p)
+    assert sixteen or gpu != "t4"   # the T4 (no bf16, no FP8) offers a 16-bit llama.cpp plan
