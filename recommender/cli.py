@@ -159,7 +159,9 @@ def run_estimate(args) -> dict:
             raise RecommenderInputError("--gpu-memory-utilization with --techniques is not supported; "
                                         "use --weights/--kv/--framework")
         return plan.to_dict()
-    cfg = api.InferenceConfig(weights=args.weights or "fp16", kv=args.kv or "fp16", engine=args.framework or "hf",
+    # without --weights: the released checkpoint's own format (fp8, mxfp4) when it is not 16-bit
+    cfg = api.InferenceConfig(weights=args.weights or model.native_weights or "fp16", kv=args.kv or "fp16",
+                              engine=args.framework or "hf",
                               num_gpus=args.num_gpus, batch=args.batch, prompt_len=args.prompt_len,
                               gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization,
                               gpus_per_node=args.gpus_per_node, internode_gbps=args.internode_gbps,

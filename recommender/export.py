@@ -72,6 +72,8 @@ def weights_repo(model: ModelSpec, plan: Plan, engine: str) -> str | None:
 def _repo_for(model: ModelSpec, fmt: str, stack: tuple[str, ...], engine: str) -> str | None:
     if engine == "llama.cpp":   # llama-server -hf takes a GGUF repository and one of its quantization types
         return _known(model).get("gguf") if fmt in GGUF_TYPE else None
+    if fmt == model.native_weights:   # the publisher's own low-precision release
+        return model.hf_id or None
     if fmt in SIXTEEN_BIT or fmt in ON_LOAD.get(engine, {}) or fmt in ("int8-bnb", "nf4") and engine == "hf":
         return model.hf_id or None
     if fmt in ("int4", "int4-g64", "int4-g32", "awq-marlin", "gptq-marlin", "awq-gemv"):
@@ -149,7 +151,7 @@ def _quote(args: list[str]) -> str:
 def _weights_and_tp_args(plan: Plan, engine: str) -> list[str]:
     """The options vLLM and SGLang spell alike: quantize-on-load, 16-bit dtype, tensor-parallel size."""
     args = []
-    if plan.weights in ON_LOAD[engine]:
+    if plan.weights in ON_LOAD[engine] and plan.weights != getattr(plan.model, "native_weights", ""):   # read as is
         args += ["--quantization", ON_LOAD[engine][plan.weights]]
     if plan.weights in ("fp16", "bf16"):
         args += ["--dtype", "bfloat16" if plan.weights == "bf16" else "float16"]

@@ -30,7 +30,14 @@ from .export import checkpoints
 from .formats import weight_format
 from .hardware import GPU, gpu_presets
 from .models import ModelSpec
-from .techniques import Technique, catalog_ids, quality_tolerance, technique, techniques
+from .techniques import (
+    Technique,
+    catalog_ids,
+    native_weights_technique,
+    quality_tolerance,
+    technique,
+    techniques,
+)
 
 QUALITY_LEVELS = ("lossless", "small", "aggressive")
 # What the ranking optimises once memory, budgets and the quality tolerance are met.
@@ -285,7 +292,12 @@ def _base_weights(gpu: GPU) -> str:
 def _inference_combos(req: PlanRequest):
     gpu = req.gpu
     base = _base_weights(gpu)
-    weights = [t for t in _options("weights", gpu, 1) if t.id not in ("fp16", "bf16")] + [technique(base)]
+    native = native_weights_technique(req.model)
+    # a model released in a low-precision format gets its own checkpoint (no quality loss) instead of re-quantizing
+    # a 16-bit copy into that format
+    weights = [t for t in _options("weights", gpu, 1) if t.id not in ("fp16", "bf16") and not t.params.get("native")
+               and not (native and t.params["weights"]["format"] == native.params["weights"]["format"])]
+    weights += [technique(base)] + ([native] if native else [])
     prunes = [None] + _options("pruning", gpu, 1)
     kvs = _options("kv_precision", gpu, 1)
     evictions = [None] + _options("kv_eviction", gpu, 1)
@@ -654,7 +666,8 @@ def resolve_technique_ids(ids: list[str]) -> list[Technique]:
 def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) -> Plan:
     """Evaluate one given inference stack (technique or catalog ids) with the same code the planner ranks with.
 
-    Slots the ids leave open take the baseline: 16-bit weights for the GPU, an fp16 KV cache, no pruning,
+    Slots the ids leave open take the baseline: the released checkpoint's own format when it is not 16-bit
+    (native_weights_technique), else 16-bit weights for the GPU, an fp16 KV cache, no pruning,
     eviction, speculative decoding or offload. The engine is `engine`, else vLLM when `vllm` is listed,
     llama.cpp for GGUF weights, else transformers ('hf'). Tensor parallelism follows `req.num_gpus`;
     `expert-parallel` spreads a mixture of experts' experts over them (docs/cost_model.md §3.7).
@@ -680,7 +693,10 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
     if not _runnable_decoding(req.model, chosen.get("decoding")):
         raise RecommenderInputError(f"{chosen['decoding'].id} needs a published draft model or heads for "
                                     f"{req.model.name}; none is known (data/checkpoints.yaml)")
-    w = chosen.get("weights") or technique(_base_weights(req.gpu))
+    w = chosen.get("weights") or native_weights_technique(req.model) or technique(_base_weights(req.gpu))
+    if w.params.get("native") and native_weights_technique(req.model) != w:
+        raise RecommenderInputError(f"{w.id} is the publisher's own {w.params['weights']['format']} release; "
+                                    f"{req.model.name} is released in {req.model.native_weights or '16 bits'}")
     if engine is None:
         engine = "llama.cpp" if weight_format(w.params["weights"]["format"]).kernel.startswith("gguf") else "hf"
     k = chosen.get("kv_precision") or technique("kv-fp16")

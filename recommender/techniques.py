@@ -65,6 +65,16 @@ def technique(tid: str) -> Technique:
     raise unknown_id_error("technique", tid, list(table))
 
 
+def native_weights_technique(model) -> Technique | None:
+    """The technique for the model's own low-precision release (ModelSpec.native_weights, e.g. fp8 or mxfp4), or
+    None for a model released in 16 bits or in a format with no such entry."""
+    fmt = getattr(model, "native_weights", "")
+    for t in techniques().values():
+        if fmt and t.params.get("native") and t.params["weights"]["format"] == fmt:
+            return t
+    return None
+
+
 def quality_tiers() -> dict[str, float]:
     return dict(_raw()["quality_tiers"])
 

@@ -220,3 +220,25 @@ def test_beyond_one_node_405b_bf16_on_two_a100_nodes():
     with pytest.raises(api.RecommenderInputError, match="multi-node"):
         api.estimate_inference(req.model, req.gpu, api.InferenceConfig(weights="bf16", engine="exllamav2",
                                                                          num_gpus=16))
+
+
+def test_a_model_released_in_fp8_or_mxfp4_is_estimated_and_planned_in_its_own_format():
+    """Issue 15: the native FP8 checkpoint was not recognised. Without --weights an estimate uses the released format,
+    and the planner offers the released checkpoint (no quality loss) instead of re-quantizing a 16-bit copy."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "recommender", "estimate", "--model", "deepseek-v3", "--gpu", "h200",
+                          "--num-gpus", "8", "--framework", "vllm", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    est = json.loads(out.stdout)
+    assert est["settings"]["weights"] == "fp8" and est["fits"]
+    gpt_oss = api.resolve_model("gpt-oss-120b")
+    best = api.plan(api.PlanRequest(model=gpt_oss, gpu=api.resolve_gpu("h100-sxm"))).best
+    assert best.stack[0] == "native-mxfp4" and best.quality_risk == 0 and best.fits
+    vllm = api.all_exports(gpt_oss, best)["vllm"]
+    assert vllm.startswith("vllm serve openai/gpt-oss-120b") and "--quantization" not in vllm
+    with pytest.raises(api.RecommenderInputError, match="publisher's own"):
+        api.evaluate_stack(api.PlanRequest(model=api.resolve_model("llama-3.1-8b"), gpu=api.resolve_gpu("h100-sxm")),
+                           ["native-fp8", "vllm"])
