@@ -140,23 +140,23 @@ def attention_scores_bytes(batch: int, heads: int, seq: int,
 
 
 def inference_activation_bytes(model: ModelSpec, batch: int, seq: int, flash: bool, bytes_per: float = 2,
-                               chunk_tokens: int | None = None, all_logits: bool = False) -> float:
+                               chunk_tokens: int | None = None) -> float:
     """Peak transient activations during prefill, in bytes (docs/cost_model.md §2.3).
 
     Two phases never overlap, so the peak is the larger of them. Inside a layer (one layer live at a time): hidden
     states in/out plus the FFN intermediates, n*(2h + 2F)*B over the n = b*s tokens of one pass (an engine that
     chunks the prompt, `chunk_tokens`, passes at most that many), and without FlashAttention the b*n_q*s^2 score
     matrix (attention_scores_bytes; with it attention is O(n*h), Dao et al. 2022). After the last layer: the
-    logits, of the last position of each sequence in fp32 (b*V*4 bytes), or with `all_logits` of every position
-    in the model's dtype plus an fp32 copy (b*s*V*(2+4) bytes), as a transformers forward over the prompt returns
-    them.
+    logits of the last position of each sequence in fp32 (b*V*4 bytes). Engines compute no others at prefill;
+    transformers' generate asks for one position (logits_to_keep=1) since v4.45, where a plain forward over the
+    prompt returned b*s*V.
     """
     ffn_width = (model.moe_ffn or model.ffn) * (model.experts_active + model.shared_experts) if model.is_moe \
         else model.ffn
     tokens = batch * seq if chunk_tokens is None else min(batch * seq, chunk_tokens)
     hidden_states = tokens * (2 * model.hidden + 2 * ffn_width) * bytes_per
     scores = 0.0 if flash else attention_scores_bytes(batch, model.heads, seq)
-    logits = batch * seq * model.vocab * (bytes_per + 4) if all_logits else batch * model.vocab * 4
+    logits = batch * model.vocab * 4
     return max(hidden_states + scores, logits)
 
 

@@ -338,10 +338,11 @@ class InferenceEvaluator:
         flash = cfg.engine != "hf-eager"
         # engines that chunk the prompt hold one chunk's activations at a time (docs/cost_model.md §2.3)
         chunk = prefill_chunk_tokens(cfg.engine, self.gpu)
-        all_logits = cfg.engine in ("hf", "hf-eager")   # a transformers forward returns every position's logits
-        activations = self._memo(("act", cfg.batch, cfg.prompt_len, flash, chunk, all_logits),
+        # every engine keeps only the last position's logits at prefill: transformers' generate passes
+        # logits_to_keep=1 since v4.45 (docs/cost_model.md §2.3)
+        activations = self._memo(("act", cfg.batch, cfg.prompt_len, flash, chunk),
                                  lambda: costs.inference_activation_bytes(
-            model, cfg.batch, cfg.prompt_len, flash, chunk_tokens=chunk, all_logits=all_logits))
+            model, cfg.batch, cfg.prompt_len, flash, chunk_tokens=chunk))
         # Tensor parallel splits KV heads; heads cannot be split below one per GPU (replicated beyond n_kv), and
         # MLA's single latent is replicated on every GPU (docs/cost_model.md §2.2).
         # Pipeline stages each hold their layers' share (docs/cost_model.md §2.8).
