@@ -92,7 +92,9 @@ def history_measurements(db_path: Path | str | None = None) -> list[dict]:
     Each run gives decode tok/s and the weight bytes actually read. A CPU has no datasheet bandwidth here, so the
     local device's bandwidth is inferred: the best achieved weight bandwidth (bytes x tok/s) among fp32/bf16 runs,
     divided by the fp16 prior share (0.69). Rows then teach the model how int8/int4 kernels on *this* machine
-    compare with that baseline (engine 'pytorch-cpu', GPU class 'cpu'). CUDA runs map to the nearest GPU preset.
+    compare with that baseline (engine 'pytorch-cpu', GPU class 'cpu'; no estimate targets that device, so CPU runs
+    correct nothing else). CUDA runs map by device name to their GPU preset and count as transformers ('hf') runs,
+    the engine the live demo's decoding is built on.
     """
     raw = _read_history(db_path)
     runs = []
@@ -121,7 +123,9 @@ def history_measurements(db_path: Path | str | None = None) -> list[dict]:
         device = str(run.get("device") or "cpu")
         rows.append({
             "id": f"history-{run.get('id')}", "source_id": "live-history", "source_url": "local run history",
-            "model": run.get("model_id") or "local", "gpu": "local-cpu" if device == "cpu" else device,
+            # a CUDA run names its device ('NVIDIA H200'), which _match_device_name maps to a preset
+            "model": run.get("model_id") or "local",
+            "gpu": "local-cpu" if device == "cpu" else str(run.get("device_name") or device),
             "num_gpus": 1, "engine": "pytorch-cpu" if device == "cpu" else "hf",
             "weights": r["format"], "kv": "fp16", "batch": 1, "prompt_len": 1, "gen_len": 1,
             "metric": "decode_tokens_per_s", "value": r["tps"], "unit": "tok/s", "scope": "",
@@ -178,6 +182,8 @@ def _match_device_name(name: str) -> GPU | None:
         if key in lowered.replace(" ", ""):
             if gpu.id.startswith("a100"):
                 gpu = gpu_presets()["a100-80gb" if "80" in lowered else "a100-40gb"]
+            elif gpu.id.startswith("h100"):   # 'NVIDIA H100 80GB HBM3' is the SXM part, 'NVIDIA H100 PCIe' the card
+                gpu = gpu_presets()["h100-pcie" if "pcie" in lowered else "h100-sxm"]
             best = gpu
     return best
 
@@ -436,9 +442,9 @@ class Calibrator:
     local_adjustments: tuple = ()
 
     def local_adjustment(self, engine: str, gpu: GPU, fmt: WeightFormat):
-        """The LocalAdjustment for exactly this engine, device class and kernel, or None."""
+        """The LocalAdjustment for exactly this engine, device and kernel, or None."""
         for adj in self.local_adjustments:
-            if (adj.engine, adj.gpu_class, adj.kernel) == (engine, gpu.gpu_class, fmt.kernel):
+            if (adj.engine, adj.gpu_id, adj.kernel) == (engine, gpu.id, fmt.kernel):
                 return adj
         return None
 
@@ -509,11 +515,12 @@ LOCAL_SHRINK = 3.0
 
 @dataclass(frozen=True)
 class LocalAdjustment:
-    """How the user's own runs correct estimates of one engine / device class / kernel (and nothing else)."""
+    """How the user's own runs correct estimates of one engine / device / kernel (and nothing else)."""
 
     engine: str
     gpu_class: str
     kernel: str
+    gpu_id: str            # the device preset the runs were taken on ('local-cpu' for this machine's CPU)
     device_name: str
     runs: int
     factor: float          # multiply the decode rate by this (before the weight)
@@ -535,12 +542,13 @@ def _local_adjustments(model: EfficiencyCorrector, local_preds: list) -> tuple[L
             continue
         f = pred.features
         residual = math.log(pred.measured / pred.prior) - float(model.predict([f])[0])
-        groups.setdefault((f["engine"], f["gpu_class"], f["kernel"]), []).append((residual, row))
+        device = _resolve_row_gpu(row)
+        groups.setdefault((f["engine"], f["gpu_class"], f["kernel"], device.id), []).append((residual, row))
     out = []
-    for (engine, gpu_class, kernel), items in sorted(groups.items()):
+    for (engine, gpu_class, kernel, gpu_id), items in sorted(groups.items()):
         n = len(items)
         median = float(np.median([r for r, _ in items]))
-        out.append(LocalAdjustment(engine=engine, gpu_class=gpu_class, kernel=kernel,
+        out.append(LocalAdjustment(engine=engine, gpu_class=gpu_class, kernel=kernel, gpu_id=gpu_id,
                                    device_name=str(items[-1][1].get("_device_name") or gpu_class), runs=n,
                                    factor=math.exp(median), weight=n / (n + LOCAL_SHRINK)))
     return tuple(out)

@@ -247,3 +247,37 @@ def test_a_model_released_in_fp8_or_mxfp4_is_estimated_and_planned_in_its_own_fo
     with pytest.raises(api.RecommenderInputError, match="publisher's own"):
         api.evaluate_stack(api.PlanRequest(model=api.resolve_model("llama-3.1-8b"), gpu=api.resolve_gpu("h100-sxm")),
                            ["native-fp8", "vllm"])
+
+
+def test_gpu_live_runs_adjust_estimates_of_their_own_device_engine_and_kernel_only(tmp_path, monkeypatch):
+    """Runs the live demo stored on a GPU ('cuda', 'NVIDIA H200') once mapped to no preset and were dropped, so the
+    promised local adjustment never reached an estimate. They now correct transformers estimates on that device for
+    that kernel, say so, and leave other GPUs, engines and kernels alone."""
+    from common.history import RunHistory
+    from recommender.calibration import default_calibrator
+
+    db = tmp_path / "runs.sqlite3"
+    history = RunHistory(db)
+    for _ in range(6):
+        history.record("quantization", "smollm2-135m", "cuda", "NVIDIA H200", "bfloat16",
+                       {"method": "int8-weight-only", "weight_format": "int8"},
+                       {"decode_tokens_per_s": 400.0, "weight_bytes": 170e6, "num_params": 135e6})
+        history.record("quantization", "smollm2-135m", "cuda", "NVIDIA H200", "bfloat16",
+                       {"method": "baseline", "weight_format": "bf16"},
+                       {"decode_tokens_per_s": 520.0, "weight_bytes": 270e6, "num_params": 135e6})
+    monkeypatch.setenv("ELLM_HISTORY_DB", str(db))
+    default_calibrator.cache_clear()
+    try:
+        model = api.resolve_model("llama-3.1-8b")
+        on_h200 = api.estimate_inference(model, api.resolve_gpu("h200"), api.InferenceConfig(weights="int8"))
+        assert on_h200.local_adjustment and "NVIDIA H200" in on_h200.local_adjustment
+        assert {a.gpu_id for a in default_calibrator().local_adjustments} == {"h200"}
+        for gpu, cfg in (("a100-80gb", api.InferenceConfig(weights="int8")),
+                         ("h200", api.InferenceConfig(weights="int8", engine="vllm")),
+                         ("h200", api.InferenceConfig(weights="int4"))):
+            assert api.estimate_inference(model, api.resolve_gpu(gpu), cfg).local_adjustment is None, (gpu, cfg)
+        off = api.estimate_inference(model, api.resolve_gpu("h200"), api.InferenceConfig(weights="int8"),
+                                     use_local_runs=False)
+        assert off.local_adjustment is None
+    finally:
+        default_calibrator.cache_clear()
