@@ -23,6 +23,7 @@ from .estimate import (
     TrainingConfig,
     engine_capacity_bytes,
     estimate_training,
+    parallel_layout,
     parallel_mode,
     workload_method,
 )
@@ -315,6 +316,10 @@ def _compatible(req: PlanRequest, engine: str, w, p, k, d, o, n: int) -> bool:
     if o is not None and (n > 1 or d is not None or p is not None):
         return False   # offloading is a single-GPU, plain-decoding fallback here
     if engine == "llama.cpp" and k.id == "kv-fp8":
+        return False
+    # tensor parallelism splits the attention heads evenly (InferenceEvaluator.check_tensor_parallel)
+    _, tp, _ = parallel_layout(InferenceConfig(engine=engine, num_gpus=n, gpus_per_node=req.gpus_per_node))
+    if tp > 1 and req.model.heads % tp:
         return False
     # beyond one node only engines with a multi-node runtime, in whole nodes (layer-split engines: one machine)
     return not (n > req.gpus_per_node and engine not in LAYER_SPLIT_ENGINES
@@ -672,7 +677,10 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
                                             "choose one")
             chosen[t.category] = t
         elif t.id == "vllm":
-            engine = engine or "vllm"
+            if engine not in (None, "vllm"):
+                raise RecommenderInputError(f"the stack names the vllm engine ({t.id}) but the engine given is "
+                                            f"{engine} (--framework): drop one")
+            engine = "vllm"
         elif t.id == "expert-parallel":
             expert_parallel = True
         elif t.category not in ("attention", "parallel"):
