@@ -676,11 +676,11 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
                 raise RecommenderInputError(f"{chosen[t.category].id} and {t.id} both set the {t.category} slot: "
                                             "choose one")
             chosen[t.category] = t
-        elif t.id == "vllm":
-            if engine not in (None, "vllm"):
-                raise RecommenderInputError(f"the stack names the vllm engine ({t.id}) but the engine given is "
-                                            f"{engine} (--framework): drop one")
-            engine = "vllm"
+        elif t.category == "engine":   # a stack that names its engine (vllm) must agree with the engine given
+            if engine not in (None, t.id):
+                raise RecommenderInputError(f"the stack names the {t.id} engine but the engine given is {engine} "
+                                            "(--framework): drop one")
+            engine = t.id
         elif t.id == "expert-parallel":
             expert_parallel = True
         elif t.category not in ("attention", "parallel"):
