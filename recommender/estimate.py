@@ -91,8 +91,8 @@ class InferenceConfig:
             check_number("GPU memory utilization", self.memory_utilization, low=0.05, high=1.0)
             if self.engine not in MEMORY_SHARE_ENGINES:
                 raise RecommenderInputError(
-                    f"GPU memory utilization: the {self.engine} engine allocates on demand and takes no memory share; "
-                    f"only {', '.join(MEMORY_SHARE_ENGINES)} pre-allocate one")
+                    f"memory_utilization (--gpu-memory-utilization): the {self.engine} engine allocates on demand and "
+                    f"takes no memory share; only {', '.join(MEMORY_SHARE_ENGINES)} pre-allocate one")
         check_number("GPUs per node", self.gpus_per_node, low=1, high=64, integer=True)
         check_number("inter-node bandwidth (GB/s)", self.internode_gbps, low=0.1, high=10_000)
         # layer-split engines run many GPUs of one machine (a 15-GPU rig); tensor-parallel ones need a node each
@@ -299,7 +299,7 @@ class InferenceEvaluator:
         if tp > 1 and self.model.heads % tp:
             raise RecommenderInputError(
                 f"tensor parallelism over {tp} GPUs on the {cfg.engine} engine: {self.model.name}'s "
-                f"{self.model.heads} attention heads are not divisible by {tp}; use a GPU count that divides "
+                f"{self.model.heads} attention heads are not divisible by {tp}; use a GPU count (--num-gpus) that divides "
                 f"{self.model.heads}" + (" (or a layer-split engine such as llama.cpp)" if mode != "single" else ""))
 
     def check_expert_parallel(self, cfg: InferenceConfig) -> None:

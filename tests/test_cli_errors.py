@@ -130,9 +130,9 @@ CONFLICT_CASES = [
     (M7 + ["--techniques", "vllm", "--framework", "hf"], ["vllm", "hf", "--framework"]),
     (M7 + ["--techniques", "awq,vllm", "--framework", "llama.cpp"], ["vllm", "llama.cpp"]),
     # a memory share on engines that allocate on demand (every engine but vllm and sglang)
-    (M7 + ["--framework", "hf", "--gpu-memory-utilization", "0.8"], ["memory utilization", "hf", "vllm, sglang"]),
-    (M7 + ["--framework", "llama.cpp", "--gpu-memory-utilization", "0.8"], ["memory utilization", "llama.cpp"]),
-    (M7 + ["--gpu-memory-utilization", "0.8"], ["memory utilization", "hf"]),
+    (M7 + ["--framework", "hf", "--gpu-memory-utilization", "0.8"], ["--gpu-memory-utilization", "hf", "vllm, sglang"]),
+    (M7 + ["--framework", "llama.cpp", "--gpu-memory-utilization", "0.8"], ["--gpu-memory-utilization", "llama.cpp"]),
+    (M7 + ["--gpu-memory-utilization", "0.8"], ["--gpu-memory-utilization", "hf"]),
     # fine-tuning-only options with an inference workload (the reverse of the inference-only check)
     (M7 + ["--lora-rank", "8"], ["--lora-rank", "fine-tuning"]),
     (M7 + ["--optimizer", "adam-8bit"], ["--optimizer", "fine-tuning"]),
@@ -155,7 +155,7 @@ CONFLICT_CASES = [
     (M7 + ["--kv", "q4_0", "--framework", "vllm"], ["--kv q4_0", "vllm", "fp8"]),
     (M7 + ["--kv", "fp8", "--framework", "llama.cpp"], ["--kv fp8", "llama.cpp", "q8_0"]),
     # tensor parallelism needs the attention heads divisible by the GPU count (Llama-2-7B: 32 heads)
-    (M7 + ["--num-gpus", "3", "--framework", "vllm"], ["3 GPUs", "32 attention heads", "vllm"]),
+    (M7 + ["--num-gpus", "3", "--framework", "vllm"], ["3 GPUs", "32 attention heads", "vllm", "--num-gpus"]),
     (M7 + ["--num-gpus", "6", "--framework", "sglang"], ["6 GPUs", "32 attention heads"]),
     (M7 + ["--num-gpus", "3", "--techniques", "fp8,vllm"], ["3 GPUs", "32 attention heads"]),
     # EXL2 outside ExLlamaV2's 2-8 bits per weight
