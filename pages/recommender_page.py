@@ -97,10 +97,10 @@ with st.container(border=True, key="rec_stack_card"):
               f"{best.ttft_ms:.0f}" if best.ttft_ms is not None else f"{best.step_time_s:.2f}")
     m4.metric("quality risk", f"{best.quality_risk:.1f}")
     st.markdown(api.card_markdown(best_dict))
-    largest = {f: api.largest_fitting(model, gpu, best.config, f) for f in ("context", "batch")}
-    st.caption("Largest that still fits with this stack, all else as entered: "
-               + ", ".join(f"{'context' if f == 'context' else 'batch'} {v:,}" if v else f"{f}: none"
-                           for f, v in largest.items()) + ".")
+    largest = {f: api.largest_fitting_report(model, gpu, best.config, f) for f in ("context", "batch")}
+    st.caption("Largest that still fits with this stack, all else as entered: " + ", ".join(
+        f"{f} {r['value']:,}" + (" (the model's context limit)" if r["capped_at_model_context"] else "")
+        if r["value"] else f"{f}: none" for f, r in largest.items()) + ".")
 
 est = best.estimate
 if est.local_adjustment:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import costs
 from .calibration import default_calibrator, history_measurements, refresh_calibrator
+from .engines import check_engine_runs
 from .errors import RecommenderInputError, check_number
 from .estimate import (
     ENGINES,
@@ -39,9 +40,9 @@ from .views import (
 __all__ = [
     "ENGINES", "FORMATS", "GPU", "KV_BYTES", "MAX_CONFIG_BYTES", "OBJECTIVES", "QUALITY_LEVELS", "WORKLOADS", "Estimate",
     "InferenceConfig", "ModelSpec", "Plan", "PlanRequest", "PlanResult", "RecommenderInputError", "TrainingConfig",
-    "all_exports", "alternatives_rows", "export_notes", "calibration_report", "card_markdown", "check_config_size", "compare_rows",
+    "all_exports", "alternatives_rows", "check_engine_runs", "export_notes", "calibration_report", "card_markdown", "check_config_size", "compare_rows",
     "custom_gpu", "decode_ms_per_token", "error_table", "estimate", "estimate_inference", "estimate_training", "evaluate_stack",
-    "gpu_presets", "history_run_count", "largest_fitting", "latency_bar", "list_gpus", "list_models", "memory_bar", "model_presets",
+    "gpu_presets", "history_run_count", "largest_fitting", "largest_fitting_report", "latency_bar", "list_gpus", "list_models", "memory_bar", "model_presets",
     "pareto_scatter", "plan", "project_speculative_speedup", "refresh_calibration", "resolve_gpu", "resolve_model",
     "saturated_note",
     "warm_up",
@@ -86,23 +87,39 @@ def estimate(model: ModelSpec, gpu: GPU, cfg: InferenceConfig | TrainingConfig,
 def largest_fitting(model: ModelSpec, gpu: GPU, cfg: InferenceConfig | TrainingConfig, field: str) -> int | None:
     """The largest context (tokens: prompt for inference, sequence for fine-tuning) or batch that still fits.
 
-    `field` is 'context' or 'batch'; everything else stays as in `cfg`. None when even 1 does not fit. Memory grows
+    `field` is 'context' or 'batch'; everything else stays as in `cfg`. None when even 1 does not fit. A context is
+    never reported beyond what the model takes: prompt + output <= the model's context for inference, the sequence
+    <= it for fine-tuning (`largest_fitting_report` says when that cap, not memory, set the answer). Memory grows
     monotonically in both, so an exponential search and a bisection over `estimate(...).fits` find the boundary.
     Raises RecommenderInputError for an unknown field.
     """
+    return largest_fitting_report(model, gpu, cfg, field)["value"]
+
+
+def largest_fitting_report(model: ModelSpec, gpu: GPU, cfg: InferenceConfig | TrainingConfig, field: str) -> dict:
+    """`largest_fitting` with how it was bounded: {"value": int | None, "capped_at_model_context": bool,
+    "model_context": int (tokens)}. `capped_at_model_context` is true when more would fit in memory but the model's
+    context (ModelSpec.context, its max_position_embeddings) ends the search. Raises RecommenderInputError for an
+    unknown field."""
     from dataclasses import replace
 
     if field not in ("context", "batch"):
         raise RecommenderInputError(f"field must be 'context' or 'batch', got {field!r}")
     training = isinstance(cfg, TrainingConfig)
     name = "batch" if field == "batch" else "seq_len" if training else "prompt_len"
-    limit = 100_000 if field == "batch" else 10_000_000
+    limit = 100_000
+    if field == "context":   # the model's own context bounds prompt + output (inference) or the sequence
+        limit = model.context if training else model.context - cfg.gen_len
+    report = {"value": None, "capped_at_model_context": False, "model_context": model.context}
 
     def fits(value: int) -> bool:
         return estimate(model, gpu, replace(cfg, **{name: value})).fits
 
+    if limit < 1:   # the output alone fills the model's context: no prompt is left
+        report["capped_at_model_context"] = True
+        return report
     if not fits(1):
-        return None
+        return report
     low, high = 1, 2
     while high <= limit and fits(high):
         low, high = high, high * 2
@@ -110,7 +127,9 @@ def largest_fitting(model: ModelSpec, gpu: GPU, cfg: InferenceConfig | TrainingC
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (mid, high) if fits(mid) else (low, mid)
-    return low
+    report["value"] = low
+    report["capped_at_model_context"] = field == "context" and low == limit
+    return report
 
 
 def history_run_count() -> int:

@@ -31,12 +31,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _lower(text: str) -> str:
-    return str(text).strip().lower()
+    """An id as given, case-insensitive; a blank value is an error, never the default."""
+    value = str(text).strip().lower()
+    if not value:
+        raise argparse.ArgumentTypeError("must not be blank")
+    return value
+
+
+def _text(text: str) -> str:
+    """A free-text value (a path, a comma-separated list): blank is an error, never the default."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("must not be blank")
+    return str(text)
+
+
+def _add_choice(p: argparse.ArgumentParser, flag: str, choices, **kwargs) -> None:
+    """A choices-style option that accepts any letter case ('Context', 'BATCH'), as every id of this CLI does."""
+    p.add_argument(flag, type=_lower, choices=tuple(choices), metavar="{" + ",".join(choices) + "}", **kwargs)
 
 
 def _add_model_gpu(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=_lower, help="model preset id (see `models`)")
-    p.add_argument("--config", help="path to a Hugging Face config.json")
+    p.add_argument("--config", type=_text, help="path to a Hugging Face config.json")
     p.add_argument("--params-b", type=float, help="custom model size in billions of parameters")
     p.add_argument("--gpu", type=_lower, help="GPU preset id (see `gpus`)")
     p.add_argument("--gpu-mem-gib", type=float, help="custom GPU memory in GiB")
@@ -49,7 +65,7 @@ def _add_model_gpu(p: argparse.ArgumentParser) -> None:
                    help="GPUs per node; more GPUs run tensor parallel per node and pipeline stages across nodes")
     p.add_argument("--internode-gbps", type=float, default=50.0,
                    help="bandwidth between nodes per GPU, GB/s (default: one 400 Gb/s InfiniBand NDR link)")
-    p.add_argument("--workload", type=_lower, default="inference", help=f"one of {', '.join(WORKLOADS)}")
+    _add_choice(p, "--workload", WORKLOADS, default="inference")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--gen-len", type=int, default=256)
@@ -66,27 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--weights", type=_lower, default=None, help=f"one of {', '.join(FORMATS)}")
     est.add_argument("--kv", type=_lower, default=None, help=f"one of {', '.join(KV_BYTES)}")
     est.add_argument("--framework", type=_lower, default=None, help=f"one of {', '.join(ENGINES)}")
-    est.add_argument("--techniques", help="comma-separated technique or catalog ids to evaluate as one stack "
+    est.add_argument("--techniques", type=_text, help="comma-separated technique or catalog ids to evaluate as one stack "
                                           "(see `techniques`), e.g. awq,kv-fp8,vllm")
     est.add_argument("--gpu-memory-utilization", type=float,
                      help="share of GPU memory the engine may fill (vLLM's gpu_memory_utilization; default 0.9)")
     est.add_argument("--expert-parallel", action="store_true",
                      help="MoE models on vllm/sglang/tensorrt-llm: spread the routed experts over --num-gpus "
                           "(attention stays tensor parallel inside each node)")
-    est.add_argument("--largest", choices=("context", "batch"),
-                     help="also report the largest context (tokens) or batch that still fits, all else as given")
-    est.add_argument("--lora-rank", type=int, default=16)
+    _add_choice(est, "--largest", ("context", "batch"),
+                help="also report the largest context (tokens) or batch that still fits, all else as given "
+                     "(context is capped at the model's context)")
+    # fine-tuning options default to None so that giving one with --workload inference is detected as a conflict
+    est.add_argument("--lora-rank", type=int, default=None, help="fine-tuning: LoRA rank (default 16)")
     est.add_argument("--no-checkpointing", action="store_true", help="fine-tuning without gradient checkpointing")
-    est.add_argument("--optimizer", type=_lower, default="adamw", choices=OPTIMIZERS)
-    est.add_argument("--sharding", type=_lower, default="none", choices=SHARDING,
-                     help="fine-tuning: shard optimizer/gradients/weights over --num-gpus (ZeRO stage or FSDP)")
+    _add_choice(est, "--optimizer", OPTIMIZERS, default=None, help="fine-tuning optimizer (default adamw)")
+    _add_choice(est, "--sharding", SHARDING, default=None,
+                help="fine-tuning: shard optimizer/gradients/weights over --num-gpus (ZeRO stage or FSDP; default none)")
     pl = sub.add_parser("plan", help="search technique stacks and rank them")
     _add_model_gpu(pl)
     pl.add_argument("--latency-ms-per-token", type=float)
     pl.add_argument("--ttft-ms", type=float)
-    pl.add_argument("--quality", type=_lower, default="small", choices=api.QUALITY_LEVELS)
-    pl.add_argument("--objective", type=_lower, default="least-risk", choices=api.OBJECTIVES,
-                    help="after fit, budgets and quality: least-risk, fastest, or simplest")
+    _add_choice(pl, "--quality", api.QUALITY_LEVELS, default="small")
+    _add_choice(pl, "--objective", api.OBJECTIVES, default="least-risk",
+                help="after fit, budgets and quality: least-risk, fastest, or simplest")
     pl.add_argument("--max-plans", type=int, default=25)
     pl.add_argument("--no-pareto", action="store_true", help="omit the Pareto list from the output")
     pl.add_argument("--no-exports", action="store_true", help="omit each plan's runnable exports")
@@ -109,6 +127,8 @@ def _model(args):
     config = None
     if args.config:
         path = Path(args.config)
+        if path.is_dir():
+            raise RecommenderInputError(f"--config {args.config} is a directory: give the path of a config.json file")
         if not path.is_file():
             raise RecommenderInputError(f"config file not found: {args.config}")
         try:
@@ -132,8 +152,6 @@ def _request(args, model, gpu, **extra) -> api.PlanRequest:
 
 def run_estimate(args) -> dict:
     model, gpu = _model(args), _gpu(args)
-    if args.workload not in WORKLOADS:
-        workload_method(args.workload)   # raises the unknown-workload error
     if args.workload != "inference":
         for flag, value in (("--weights", args.weights), ("--kv", args.kv), ("--framework", args.framework),
                             ("--techniques", args.techniques),
@@ -141,27 +159,36 @@ def run_estimate(args) -> dict:
                             ("--expert-parallel", args.expert_parallel or None)):
             if value is not None:
                 raise RecommenderInputError(f"{flag} applies to inference, not to --workload {args.workload}")
-        cfg = TrainingConfig(method=workload_method(args.workload), optimizer=args.optimizer,
-                             checkpointing=not args.no_checkpointing, sharding=args.sharding, num_gpus=args.num_gpus,
-                             batch=args.batch, seq_len=args.prompt_len + args.gen_len, lora_rank=args.lora_rank,
-                             flash=gpu.flash_attention_2)
+        cfg = TrainingConfig(method=workload_method(args.workload), optimizer=args.optimizer or "adamw",
+                             checkpointing=not args.no_checkpointing, sharding=args.sharding or "none",
+                             num_gpus=args.num_gpus, batch=args.batch, seq_len=args.prompt_len + args.gen_len,
+                             lora_rank=16 if args.lora_rank is None else args.lora_rank, flash=gpu.flash_attention_2)
         return _with_largest(args, model, gpu, cfg)
-    if args.sharding != "none":
-        raise RecommenderInputError("--sharding applies to fine-tuning (--workload finetune-...), not inference")
+    # the reverse: fine-tuning options are None unless given (see build_parser), so any of them here is a conflict
+    for flag, value in (("--lora-rank", args.lora_rank), ("--optimizer", args.optimizer),
+                        ("--no-checkpointing", args.no_checkpointing or None), ("--sharding", args.sharding)):
+        if value is not None:
+            raise RecommenderInputError(f"{flag} applies to fine-tuning (--workload finetune-...), not to inference")
     if args.techniques:
         if args.weights or args.kv:
             raise RecommenderInputError("--techniques conflicts with --weights/--kv: the stack sets them")
-        ids = [t for t in args.techniques.split(",") if t.strip()] + (["expert-parallel"] if args.expert_parallel else [])
+        items = [t.strip() for t in args.techniques.split(",")]
+        if not all(items):
+            raise RecommenderInputError(f"--techniques has an empty item in {args.techniques!r}: list technique ids "
+                                        "separated by single commas (see `python -m recommender techniques`)")
+        ids = items + (["expert-parallel"] if args.expert_parallel else [])
         if args.largest:
             raise RecommenderInputError("--largest works with --weights/--kv/--framework, not with --techniques")
-        plan = api.evaluate_stack(_request(args, model, gpu), ids, engine=args.framework)
         if args.gpu_memory_utilization is not None:
             raise RecommenderInputError("--gpu-memory-utilization with --techniques is not supported; "
                                         "use --weights/--kv/--framework")
-        return plan.to_dict()
+        return api.evaluate_stack(_request(args, model, gpu), ids, engine=args.framework).to_dict()
+    engine = args.framework or "hf"
+    if args.weights is not None or args.kv is not None:   # only what was given: the defaults are 16-bit
+        api.check_engine_runs(engine, args.weights, args.kv, option_names=("--weights", "--kv"))
     # without --weights: the released checkpoint's own format (fp8, mxfp4) when it is not 16-bit
     cfg = api.InferenceConfig(weights=args.weights or model.native_weights or "fp16", kv=args.kv or "fp16",
-                              engine=args.framework or "hf",
+                              engine=engine,
                               num_gpus=args.num_gpus, batch=args.batch, prompt_len=args.prompt_len,
                               gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization,
                               gpus_per_node=args.gpus_per_node, internode_gbps=args.internode_gbps,
@@ -172,7 +199,11 @@ def run_estimate(args) -> dict:
 def _with_largest(args, model, gpu, cfg) -> dict:
     out = api.estimate(model, gpu, cfg, use_local_runs=not args.no_local_runs).to_dict()
     if args.largest:
-        out[f"largest_{args.largest}"] = api.largest_fitting(model, gpu, cfg, args.largest)
+        found = api.largest_fitting_report(model, gpu, cfg, args.largest)
+        out[f"largest_{args.largest}"] = found["value"]
+        if args.largest == "context":
+            out["largest_context_capped_at_model_context"] = found["capped_at_model_context"]
+            out["model_context"] = found["model_context"]
     return out
 
 

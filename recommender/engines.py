@@ -100,3 +100,70 @@ def kv_cache_memory_fraction(engine: str) -> float:
     TensorRT-LLM (KvCacheConfig.free_gpu_memory_fraction, data/engines.yaml), 1.0 for engines whose memory share is
     already applied to the whole device (vLLM's gpu_memory_utilization, SGLang's mem_fraction_static)."""
     return float(engine_table().get(engine, {}).get("kv_cache_free_memory_fraction") or 1.0)
+
+
+# Engines that pre-allocate a share of GPU memory the user may set (vLLM --gpu-memory-utilization, SGLang
+# --mem-fraction-static); default_memory_share above gives their defaults. The others allocate on demand.
+MEMORY_SHARE_ENGINES = ("vllm", "sglang")
+
+# The engines' own KV-cache dtype spellings (data/engines.yaml `kv_cache_dtypes`) -> recommender/formats.py KV ids.
+# "auto" / "model dtype" is the model's own dtype (16- or 32-bit); llama.cpp's q8_0/q4_0 blocks and the 8-/4-bit caches of
+# transformers (quanto/hqq) and ExLlamaV2 (Q8/Q4) are the int8/int4 sizes of formats.KV_BYTES.
+_KV_SPELLINGS = {"auto": ("fp32", "fp16", "bf16"), "model dtype": ("fp32", "fp16", "bf16"), "f32": ("fp32",), "fp32": ("fp32",),
+                 "f16": ("fp16",), "fp16": ("fp16",), "bf16": ("bf16",), "bfloat16": ("bf16",),
+                 "fp8": ("fp8",), "fp8_e4m3": ("fp8",), "fp8_e5m2": ("fp8",), "fp8_e4m3fn": ("fp8",),
+                 "q8_0": ("q8_0", "int8"), "q4_0": ("q4_0", "int4"), "int8": ("int8",), "q8": ("int8",),
+                 "q4": ("int4",)}
+
+
+def _row(engine: str) -> dict:
+    table = engine_table()
+    row = table.get(engine, {})
+    return table.get(row["same_as"], row) if row.get("same_as") else row
+
+
+def engine_weight_formats(engine: str) -> tuple[str, ...]:
+    """Weight format ids (recommender/formats.py) the engine runs, from data/engines.yaml `weight_formats`."""
+    return tuple(_row(engine).get("weight_formats") or ())
+
+
+def engine_kv_formats(engine: str) -> tuple[str, ...]:
+    """KV-cache ids (formats.KV_BYTES) the engine runs, from data/engines.yaml `kv_cache_dtypes` (its own spellings,
+    mapped by _KV_SPELLINGS; transformers' 'quantized' cache covers int8 and int4)."""
+    out: list[str] = []
+    for spelling in _row(engine).get("kv_cache_dtypes") or ():
+        text = str(spelling).lower()
+        ids = _KV_SPELLINGS.get(text, ("int8", "int4") if text.startswith("quantized") else ())
+        out += [i for i in ids if i not in out]
+    return tuple(out)
+
+
+def check_engine_runs(engine: str, weights: str | None = None, kv: str | None = None,
+                      option_names: tuple[str, str] = ("weights", "KV cache")) -> None:
+    """Raise RecommenderInputError when `engine` cannot run the weight format or KV-cache dtype (None: not checked).
+
+    What each engine runs is data/engines.yaml (`weight_formats`, `kv_cache_dtypes`, with their sources). EXL2 is
+    one kernel at any bits per weight: an engine listing any exl2-<bits> runs them all. Unknown ids raise the
+    formats module's own error. An engine without a row (none today) is not checked.
+    """
+    from .errors import RecommenderInputError
+    from .formats import kv_bytes_per_element, weight_format
+
+    if engine not in engine_table():
+        return
+    if weights is not None:
+        fmt = weight_format(weights)
+        runs = engine_weight_formats(engine)
+        exl2 = fmt.kernel == "exl2" and any(w.startswith("exl2-") for w in runs)
+        if runs and fmt.id not in runs and not exl2:
+            shown = [w for w in runs if not w.startswith("exl2-")] + (["exl2-<bits>"] if any(
+                w.startswith("exl2-") for w in runs) else [])
+            raise RecommenderInputError(f"{option_names[0]} {fmt.id}: the {engine} engine does not run it; it runs "
+                                        f"{', '.join(shown)}")
+    if kv is not None:
+        key = str(kv).strip().lower()
+        kv_bytes_per_element(key)
+        runs = engine_kv_formats(engine)
+        if runs and key not in runs:
+            raise RecommenderInputError(f"{option_names[1]} {key}: the {engine} engine has no such KV cache; it runs "
+                                        f"{', '.join(runs)}")

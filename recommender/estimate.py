@@ -9,6 +9,7 @@ import numpy as np
 
 from . import costs
 from .engines import (
+    MEMORY_SHARE_ENGINES,
     default_memory_share,
     engine_table,
     kv_cache_memory_fraction,
@@ -88,6 +89,10 @@ class InferenceConfig:
         kv_bytes_per_element(self.kv)
         if self.memory_utilization is not None:
             check_number("GPU memory utilization", self.memory_utilization, low=0.05, high=1.0)
+            if self.engine not in MEMORY_SHARE_ENGINES:
+                raise RecommenderInputError(
+                    f"memory_utilization (--gpu-memory-utilization): the {self.engine} engine allocates on demand and "
+                    f"takes no memory share; only {', '.join(MEMORY_SHARE_ENGINES)} pre-allocate one")
         check_number("GPUs per node", self.gpus_per_node, low=1, high=64, integer=True)
         check_number("inter-node bandwidth (GB/s)", self.internode_gbps, low=0.1, high=10_000)
         # layer-split engines run many GPUs of one machine (a 15-GPU rig); tensor-parallel ones need a node each
@@ -285,6 +290,17 @@ class InferenceEvaluator:
         routed_gpu = costs.routed_expert_bytes_per_gpu(self.model, fmt.bits_per_weight, ep, cfg.body_factor)
         rest = self.weight_total_bytes(fmt, cfg.body_factor) - routed_all + cfg.extra_weight_bytes
         return rest / tp + routed_gpu
+
+    def check_tensor_parallel(self, cfg: InferenceConfig) -> None:
+        """Tensor parallelism splits the attention heads evenly over its GPUs: vLLM (and Megatron-style engines)
+        require num_attention_heads divisible by the tensor-parallel size (vLLM's ModelConfig.verify_with_parallel_
+        config: "Total number of attention heads must be divisible by tensor parallel size")."""
+        mode, tp, _ = parallel_layout(cfg)
+        if tp > 1 and self.model.heads % tp:
+            raise RecommenderInputError(
+                f"tensor parallelism over {tp} GPUs on the {cfg.engine} engine: {self.model.name}'s "
+                f"{self.model.heads} attention heads are not divisible by {tp}; use a GPU count (--num-gpus) that divides "
+                f"{self.model.heads}" + (" (or a layer-split engine such as llama.cpp)" if mode != "single" else ""))
 
     def check_expert_parallel(self, cfg: InferenceConfig) -> None:
         """Expert parallelism needs a mixture of experts with at least one routed expert per GPU."""
@@ -514,6 +530,7 @@ class InferenceEvaluator:
         cfgs = [c.validated() for c in cfgs]
         for c in cfgs:
             self.check_expert_parallel(c)
+            self.check_tensor_parallel(c)
         steps = [self.decode_step(c) for c in cfgs]
         fmts = [weight_format(c.weights) for c in cfgs]
         n = len(cfgs)
@@ -643,6 +660,8 @@ def _hardware_warnings(gpu: GPU, fmt: WeightFormat, cfg: InferenceConfig) -> lis
         out.append(f"{gpu.name} has no bf16 support: use fp16")
     if fmt.needs == "fp8" and not gpu.fp8:
         out.append(f"{gpu.name} has no FP8 support (needs Ada or Hopper)")
+    if fmt.needs == "fp4" and not gpu.fp8:   # FP4 kernels need the FP8-era tensor cores (formats.py, needs="fp4")
+        out.append(f"{gpu.name} has no FP4 support for {fmt.id} weights (needs Ada, Hopper or Blackwell)")
     if cfg.kv == "fp8" and not gpu.fp8:
         out.append(f"{gpu.name} has no FP8 support for an fp8 KV cache")
     if cfg.engine == "vllm" and gpu.vendor == "apple":
@@ -723,7 +742,7 @@ def estimate_training(model: ModelSpec, gpu: GPU, cfg: TrainingConfig) -> Estima
     """Memory and step time of one fine-tuning configuration (data parallel over num_gpus)."""
     cfg = cfg.validated()
     warnings = []
-    if cfg.method == "qlora" and gpu.vendor != "nvidia":
+    if cfg.method == "qlora" and gpu.vendor not in ("nvidia", "custom"):   # a custom GPU's vendor is unknown
         warnings.append("bitsandbytes NF4 (QLoRA) targets NVIDIA GPUs")
     if cfg.sharding != "none" and cfg.num_gpus == 1:
         warnings.append("ZeRO/FSDP sharding needs more than one GPU; it has no effect here")

@@ -16,7 +16,7 @@ class WeightFormat:
     kernel: str                    # calibration feature: which kernel family reads these weights
     prior_mbu: float               # share of peak bandwidth decode reaches before calibration
     quantizes_embeddings: bool = False
-    needs: str = ""                # hardware flag required ("bf16", "fp8")
+    needs: str = ""                # hardware required: "bf16", "fp8", or "fp4" (FP4 kernels; gated by the fp8 flag)
     source: str = ""
 
 
@@ -62,11 +62,11 @@ FORMATS: dict[str, WeightFormat] = {f.id: f for f in [
     # (int4 0.42, GGUF 0.69 as above) and is corrected by calibration from measurements.csv.
     # MXFP4: 32 FP4 (E2M1) values share one 8-bit E8M0 scale -> 4 + 8/32 = 4.25 bpw (OCP Microscaling Formats
     # v1.0 spec, https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf).
-    WeightFormat("mxfp4", 4.25, "fp4", 0.42, needs="fp8",
+    WeightFormat("mxfp4", 4.25, "fp4", 0.42, needs="fp4",
                  source="OCP MX v1.0: FP4 E2M1 elements, block 32, E8M0 scale; gpt-oss MoE weights ship in it"),
     # NVFP4: 16 FP4 values share one FP8 (E4M3) scale, plus one FP32 scale per tensor -> 4 + 8/16 = 4.5 bpw
     # (https://developer.nvidia.com/blog/introducing-nvfp4-for-efficient-and-accurate-low-precision-inference/).
-    WeightFormat("nvfp4", 4.5, "fp4", 0.42, needs="fp8",
+    WeightFormat("nvfp4", 4.5, "fp4", 0.42, needs="fp4",
                  source="NVIDIA NVFP4: FP4 E2M1, block 16, E4M3 scale + per-tensor FP32 scale"),
     # Marlin: "close to ideal (4x) speedups up to batchsizes of 16-32 tokens" over fp16 (IST-DASLab/marlin README):
     # a near-ideal 4x at a quarter of the bytes means the fp16 share of peak, 0.69. A batch-1 GEMV kernel built for
@@ -108,15 +108,46 @@ ALIASES = {"f16": "fp16", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
            "gptq_marlin": "gptq-marlin", "marlin": "gptq-marlin", "q5_k": "q5_k_m", "q6": "q6_k"}
 
 
+# ExLlamaV2's converter takes any target average between 2 and 8 bits per weight (its -b/--bits; the README's EXL2
+# section: https://github.com/turboderp-org/exllamav2#exl2-quantization); the layer mix it searches is made of
+# 2- to 8-bit quantizations, so no average outside that range exists.
+EXL2_MIN_BPW, EXL2_MAX_BPW = 2.0, 8.0
+
+
+def exl2_format(bits: float) -> WeightFormat:
+    """The EXL2 format at an average of `bits` bits per weight (scales included), e.g. 4.65 -> `exl2-4.65`.
+
+    A listed target (exl2-3.0, -4.0, ...) returns its row; any other is built on demand with the same kernel and
+    prior. Raises RecommenderInputError outside EXL2_MIN_BPW..EXL2_MAX_BPW or for a non-number.
+    """
+    try:
+        value = float(bits)
+    except (TypeError, ValueError):
+        raise RecommenderInputError(f"EXL2 bits per weight must be a number, got {bits!r} (e.g. exl2-4.65)") from None
+    if not EXL2_MIN_BPW <= value <= EXL2_MAX_BPW:   # also rejects NaN
+        raise RecommenderInputError(f"EXL2 bits per weight must be between {EXL2_MIN_BPW:g} and {EXL2_MAX_BPW:g} "
+                                    f"(ExLlamaV2's range), got {bits}")
+    for fmt in FORMATS.values():
+        if fmt.kernel == "exl2" and fmt.bits_per_weight == value:
+            return fmt
+    return WeightFormat(f"exl2-{value:g}", value, "exl2", 0.42,
+                        source=f"ExLlamaV2 EXL2 at {value:g} bpw average (https://github.com/turboderp-org/exllamav2)")
+
+
 def weight_format(name: str) -> WeightFormat:
-    """Look up a weight format by id or alias."""
+    """Look up a weight format by id or alias; `exl2-<bits>` for any bits per weight from 2 to 8 (exl2_format).
+
+    Raises RecommenderInputError naming the closest known ids."""
     key = str(name).strip().lower()
     key = ALIASES.get(key, key)
     if key in FORMATS:
         return FORMATS[key]
+    if key.startswith("exl2-") or key.startswith("exl2_"):
+        return exl2_format(key[5:])
     hint = closest_ids(str(name), list(FORMATS))
     raise RecommenderInputError(
-        f"unknown weight format '{name}'. Known: {', '.join(FORMATS)}"
+        f"unknown weight format '{name}'. Known: {', '.join(f for f in FORMATS if not f.startswith('exl2-'))}, "
+        f"exl2-<bits> ({EXL2_MIN_BPW:g}-{EXL2_MAX_BPW:g})"
         + (f". Did you mean: {', '.join(hint)}?" if hint else ""))
 
 

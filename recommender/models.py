@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -345,6 +346,9 @@ def _sliding_window(config: dict, layers: int) -> tuple[int, float]:
 # Largest architectures worth building on the meta device (module count, not bytes, is what costs time there).
 META_MAX_LAYERS = 512
 META_MAX_EXPERT_MODULES = 100_000
+# Fields transformers reads as nested objects (a string there fails deep inside it with an AttributeError).
+OBJECT_FIELDS = ("text_config", "vision_config", "audio_config", "quantization_config", "rope_scaling",
+                 "rope_parameters")
 # quantization_config.quant_method of a released checkpoint -> our weight format id
 NATIVE_FORMATS = {"fp8": "fp8", "mxfp4": "mxfp4", "compressed-tensors": "", "gptq": "int4", "awq": "int4",
                   "bitsandbytes": "nf4"}
@@ -360,8 +364,10 @@ def _transformers_config(cfg: dict):
 
     if model_type not in CONFIG_MAPPING:
         return None
-    if "text_config" in cfg and not isinstance(cfg["text_config"], dict):
-        raise RecommenderInputError("config.json field text_config must be an object ({...})")
+    for key in OBJECT_FIELDS:   # transformers calls .to_dict()/.get() on these: a string is a malformed config
+        if cfg.get(key) is not None and not isinstance(cfg[key], dict):
+            raise RecommenderInputError(f"config.json field {key} must be an object ({{...}}), got "
+                                        f"{shorten(cfg[key])}")
     try:
         conf = CONFIG_MAPPING[model_type].from_dict(dict(cfg))
         text = conf.get_text_config()
@@ -373,8 +379,30 @@ def _transformers_config(cfg: dict):
     except RecommenderInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure inside transformers' parser is bad user input here
-        raise RecommenderInputError(f"config.json does not fit transformers' {model_type} configuration: "
-                                    f"{shorten(str(exc), 160)}") from None
+        raise RecommenderInputError(_transformers_error(model_type, exc, cfg)) from None
+
+
+def _transformers_error(model_type: str, exc: Exception, cfg: dict) -> str:
+    """transformers' validation failure as one line naming the config.json field.
+
+    Its strict-dataclass validators raise "Validation error for field 'X':\n    TypeError: ..." or "Class validation
+    error for validator 'validate_...':\n    ValueError: ..."; the inner message is kept, the wrapper dropped, and the
+    field is the quoted one or, for a class validator, the config keys its message names (`hidden size` or
+    `hidden_size` both name hidden_size)."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    field_match = re.match(r"\s*Validation error for field '([^']+)'", text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    inner = lines[-1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+    inner = re.sub(r"^(TypeError|ValueError|KeyError|AttributeError):\s*", "", inner)
+    if field_match:
+        fields = [field_match.group(1)]
+    else:
+        low = inner.lower()
+        fields = [k for k in cfg if isinstance(k, str) and len(k) > 3 and (k.lower() in low
+                                                                            or k.lower().replace("_", " ") in low)]
+    where = f"config.json field {', '.join(fields[:3])}" if fields else "config.json"
+    inner = inner if len(inner) <= 200 else inner[:197] + "..."
+    return f"{where} does not fit transformers' {model_type} configuration: {inner}"
 
 
 @lru_cache(maxsize=16)
@@ -449,8 +477,12 @@ def model_from_hf_config(config: dict | str | bytes, name: str = "custom (config
     active = _optional_int(cfg, "num_experts_per_tok", "num_experts_per_tok", "num_experts_per_token", "moe_topk",
                            "experts_per_token", missing=1)
     if active > experts:
+        given = next((k for k in ("num_local_experts", "num_experts", "n_routed_experts") if k in cfg), None)
+        if given is not None and experts == 1 and not _first(cfg, given):
+            raise RecommenderInputError(f"config.json field {given} is {shorten(cfg[given])}: a mixture of experts "
+                                        f"needs {given} >= 1 (and at least num_experts_per_tok, {active})")
         raise RecommenderInputError(f"config.json field num_experts_per_tok ({active}) exceeds the expert count "
-                                    f"({experts})")
+                                    f"({given or 'num_local_experts'} = {experts})")
     moe_ffn = _optional_int(cfg, "moe_intermediate_size", "moe_intermediate_size", missing=0) if experts > 1 else 0
     shared = _optional_int(cfg, "n_shared_experts", "n_shared_experts", missing=0) if experts > 1 else 0
     shared_width = _optional_int(cfg, "shared_expert_intermediate_size", "shared_expert_intermediate_size",

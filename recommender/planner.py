@@ -23,6 +23,7 @@ from .estimate import (
     TrainingConfig,
     engine_capacity_bytes,
     estimate_training,
+    parallel_layout,
     parallel_mode,
     workload_method,
 )
@@ -327,6 +328,10 @@ def _compatible(req: PlanRequest, engine: str, w, p, k, d, o, n: int) -> bool:
     if o is not None and (n > 1 or d is not None or p is not None):
         return False   # offloading is a single-GPU, plain-decoding fallback here
     if engine == "llama.cpp" and k.id == "kv-fp8":
+        return False
+    # tensor parallelism splits the attention heads evenly (InferenceEvaluator.check_tensor_parallel)
+    _, tp, _ = parallel_layout(InferenceConfig(engine=engine, num_gpus=n, gpus_per_node=req.gpus_per_node))
+    if tp > 1 and req.model.heads % tp:
         return False
     # beyond one node only engines with a multi-node runtime, in whole nodes (layer-split engines: one machine)
     return not (n > req.gpus_per_node and engine not in LAYER_SPLIT_ENGINES
@@ -684,8 +689,11 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
                 raise RecommenderInputError(f"{chosen[t.category].id} and {t.id} both set the {t.category} slot: "
                                             "choose one")
             chosen[t.category] = t
-        elif t.id == "vllm":
-            engine = engine or "vllm"
+        elif t.category == "engine":   # a stack that names its engine (vllm) must agree with the engine given
+            if engine not in (None, t.id):
+                raise RecommenderInputError(f"the stack names the {t.id} engine but the engine given is {engine} "
+                                            "(--framework): drop one")
+            engine = t.id
         elif t.id == "expert-parallel":
             expert_parallel = True
         elif t.category not in ("attention", "parallel"):

@@ -121,3 +121,89 @@ def test_real_process_exits_non_zero_with_one_line(module, argv):
     proc = subprocess.run([sys.executable, "-m", module, *argv], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert_one_line_error(proc.returncode, proc.stdout, proc.stderr)
+
+
+# ---- contradictions, impossible setups and malformed configs: exit status 2, one line naming the option or field
+M7 = ["estimate", "--model", "llama-2-7b", "--gpu", "h100-sxm"]
+CONFLICT_CASES = [
+    # a stack that names an engine against a different --framework
+    (M7 + ["--techniques", "vllm", "--framework", "hf"], ["vllm", "hf", "--framework"]),
+    (M7 + ["--techniques", "awq,vllm", "--framework", "llama.cpp"], ["vllm", "llama.cpp"]),
+    # a memory share on engines that allocate on demand (every engine but vllm and sglang)
+    (M7 + ["--framework", "hf", "--gpu-memory-utilization", "0.8"], ["--gpu-memory-utilization", "hf", "vllm, sglang"]),
+    (M7 + ["--framework", "llama.cpp", "--gpu-memory-utilization", "0.8"], ["--gpu-memory-utilization", "llama.cpp"]),
+    (M7 + ["--gpu-memory-utilization", "0.8"], ["--gpu-memory-utilization", "hf"]),
+    # fine-tuning-only options with an inference workload (the reverse of the inference-only check)
+    (M7 + ["--lora-rank", "8"], ["--lora-rank", "fine-tuning"]),
+    (M7 + ["--optimizer", "adam-8bit"], ["--optimizer", "fine-tuning"]),
+    (M7 + ["--no-checkpointing"], ["--no-checkpointing", "fine-tuning"]),
+    (M7 + ["--sharding", "zero3"], ["--sharding", "fine-tuning"]),
+    (M7 + ["--sharding", "none"], ["--sharding", "fine-tuning"]),
+    # blank values are errors, never the defaults
+    (M7 + ["--weights", " "], ["--weights", "blank"]),
+    (M7 + ["--kv", ""], ["--kv", "blank"]),
+    (M7 + ["--framework", "  "], ["--framework", "blank"]),
+    (["estimate", "--model", " ", "--gpu", "t4"], ["--model", "blank"]),
+    (M7 + ["--techniques", ",,,"], ["--techniques", "empty"]),
+    (M7 + ["--techniques", "awq,,vllm"], ["--techniques", "empty"]),
+    # weight or KV formats the engine cannot run: the engine and what it runs
+    (M7 + ["--weights", "exl2-4.0", "--framework", "llama.cpp"], ["exl2-4.0", "llama.cpp", "q4_k_m"]),
+    (M7 + ["--weights", "exl2-4.65", "--framework", "vllm"], ["exl2-4.65", "vllm", "awq-marlin"]),
+    (M7 + ["--weights", "awq-marlin", "--framework", "llama.cpp"], ["awq-marlin", "llama.cpp", "it runs"]),
+    (M7 + ["--weights", "int8-bnb", "--framework", "tensorrt-llm"], ["int8-bnb", "tensorrt-llm", "fp8"]),
+    (M7 + ["--weights", "q4_k_m", "--framework", "exllamav2"], ["q4_k_m", "exllamav2", "exl2-<bits>"]),
+    (M7 + ["--kv", "q4_0", "--framework", "vllm"], ["--kv q4_0", "vllm", "fp8"]),
+    (M7 + ["--kv", "fp8", "--framework", "llama.cpp"], ["--kv fp8", "llama.cpp", "q8_0"]),
+    # tensor parallelism needs the attention heads divisible by the GPU count (Llama-2-7B: 32 heads)
+    (M7 + ["--num-gpus", "3", "--framework", "vllm"], ["3 GPUs", "32 attention heads", "vllm", "--num-gpus"]),
+    (M7 + ["--num-gpus", "6", "--framework", "sglang"], ["6 GPUs", "32 attention heads"]),
+    (M7 + ["--num-gpus", "3", "--techniques", "fp8,vllm"], ["3 GPUs", "32 attention heads"]),
+    # EXL2 outside ExLlamaV2's 2-8 bits per weight
+    (M7 + ["--weights", "exl2-9", "--framework", "exllamav2"], ["EXL2", "between 2 and 8"]),
+    (M7 + ["--weights", "exl2-1.5"], ["EXL2", "between 2 and 8"]),
+    (M7 + ["--weights", "exl2-abc"], ["EXL2", "number"]),
+    # choices stay validated whatever their case
+    (M7 + ["--largest", "Contexts"], ["--largest", "context"]),
+]
+
+
+@pytest.mark.parametrize("argv,needles", CONFLICT_CASES, ids=lambda a: " ".join(a[5:]) if isinstance(a, list) and
+                         len(a) > 5 else None)
+def test_recommender_conflicts_and_impossible_setups(argv, needles):
+    code, out, err = call(recommender_main, argv)
+    assert code == 2
+    assert_one_line_error(code, out, err)
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+BASE_CONFIG = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "vocab_size": 100,
+               "num_attention_heads": 4, "intermediate_size": 128}
+CONFIG_CASES = [
+    ({"model_type": "mixtral", "num_local_experts": 0, "num_experts_per_tok": 2}, ["num_local_experts", ">= 1"]),
+    ({"model_type": "mixtral", "num_local_experts": 4, "num_experts_per_tok": 5},
+     ["num_experts_per_tok (5)", "num_local_experts = 4"]),
+    ({"quantization_config": "fp8"}, ["quantization_config", "object"]),
+    ({"rope_scaling": "linear"}, ["rope_scaling", "object"]),
+    ({"num_attention_heads": 5}, ["field hidden_size", "not a multiple"]),
+    ({"hidden_act": 5}, ["field hidden_act", "expected str"]),
+]
+
+
+@pytest.mark.parametrize("extra,needles", CONFIG_CASES, ids=lambda x: ",".join(x) if isinstance(x, dict) else None)
+def test_recommender_malformed_config_names_the_field(tmp_path, extra, needles):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**BASE_CONFIG, **extra}))
+    code, out, err = call(recommender_main, ["estimate", "--config", str(path), "--gpu", "t4"])
+    assert code == 2
+    assert_one_line_error(code, out, err)
+    assert "validation error" not in err.lower() and "to_dict" not in err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+def test_recommender_config_directory_says_directory(tmp_path):
+    code, out, err = call(recommender_main, ["estimate", "--config", str(tmp_path), "--gpu", "t4"])
+    assert code == 2
+    assert_one_line_error(code, out, err)
+    assert "is a directory" in err and "--config" in err
