@@ -186,14 +186,24 @@ def run_estimate(args) -> dict:
     engine = args.framework or "hf"
     if args.weights is not None or args.kv is not None:   # only what was given: the defaults are 16-bit
         api.check_engine_runs(engine, args.weights, args.kv, option_names=("--weights", "--kv"))
-    # without --weights: the released checkpoint's own format (fp8, mxfp4) when it is not 16-bit
-    cfg = api.InferenceConfig(weights=args.weights or model.native_weights or "fp16", kv=args.kv or "fp16",
+    cfg = api.InferenceConfig(weights=args.weights or _default_weights(model, engine), kv=args.kv or "fp16",
                               engine=engine,
                               num_gpus=args.num_gpus, batch=args.batch, prompt_len=args.prompt_len,
                               gen_len=args.gen_len, memory_utilization=args.gpu_memory_utilization,
                               gpus_per_node=args.gpus_per_node, internode_gbps=args.internode_gbps,
                               expert_parallel=args.expert_parallel)
     return _with_largest(args, model, gpu, cfg)
+
+
+def _default_weights(model, engine: str) -> str:
+    """Without --weights: the released checkpoint's own format (fp8, mxfp4) when the engine runs it, else 16-bit."""
+    if model.native_weights:
+        try:
+            api.check_engine_runs(engine, model.native_weights, None)
+            return model.native_weights
+        except RecommenderInputError:
+            pass
+    return "fp16"
 
 
 def _with_largest(args, model, gpu, cfg) -> dict:
