@@ -396,6 +396,9 @@ def _transformers_error(model_type: str, exc: Exception, cfg: dict) -> str:
     inner = re.sub(r"^(TypeError|ValueError|KeyError|AttributeError):\s*", "", inner)
     if field_match:
         fields = [field_match.group(1)]
+    elif isinstance(exc, ZeroDivisionError):   # a count transformers divides by was given as 0
+        fields = [k for k, v in _flatten_text_config(cfg).items() if v == 0 and type(v) is int]
+        inner = "a field it divides by is 0; give a positive value"
     else:
         low = inner.lower()
         fields = [k for k in cfg if isinstance(k, str) and len(k) > 3 and (k.lower() in low

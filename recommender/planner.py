@@ -696,6 +696,9 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
             engine = t.id
         elif t.id == "expert-parallel":
             expert_parallel = True
+        elif t.category == "architecture":
+            raise RecommenderInputError(f"{t.id} is an architecture feature the model has or lacks (from its "
+                                        "config), not a technique to add to a stack")
         elif t.category not in ("attention", "parallel"):
             raise RecommenderInputError(f"{t.id} is a fine-tuning technique; use --workload finetune-...")
     if not _runnable_decoding(req.model, chosen.get("decoding")):

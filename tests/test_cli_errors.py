@@ -164,6 +164,8 @@ CONFLICT_CASES = [
     (M7 + ["--weights", "exl2-abc"], ["EXL2", "number"]),
     # choices stay validated whatever their case
     (M7 + ["--largest", "Contexts"], ["--largest", "context"]),
+    # an architecture feature is the model's, not a technique to add to a stack
+    (M7 + ["--techniques", "gqa,vllm"], ["gqa", "architecture"]),
 ]
 
 
@@ -187,6 +189,8 @@ CONFIG_CASES = [
     ({"rope_scaling": "linear"}, ["rope_scaling", "object"]),
     ({"num_attention_heads": 5}, ["field hidden_size", "not a multiple"]),
     ({"hidden_act": 5}, ["field hidden_act", "expected str"]),
+    ({"model_type": "gemma3_text", "sliding_window": 512, "sliding_window_pattern": 0},
+     ["field sliding_window_pattern", "divides by is 0"]),
 ]
 
 
