@@ -211,3 +211,11 @@ def test_recommender_config_directory_says_directory(tmp_path):
     assert code == 2
     assert_one_line_error(code, out, err)
     assert "is a directory" in err and "--config" in err
+
+
+def test_tgi_runs_exl2_at_any_bits():
+    """TGI's launcher lists --quantize exl2 (data/engines.yaml); an EXL2 width on TGI is no longer refused."""
+    code, out, err = call(recommender_main, ["estimate", "--model", "llama-2-7b", "--gpu", "rtx-4090", "--weights",
+                                             "exl2-4.65", "--framework", "tgi", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["settings"]["weights"] == "exl2-4.65"
