@@ -273,7 +273,7 @@ def predict_row(row: dict) -> RowPrediction | None:
     if metric == "memory":
         measured = row["value"] * (costs.GIB if row["unit"] == "GiB" else 1e9)
         if row["scope"] == "weights":
-            predicted = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings)["total"]
+            predicted = _weight_bytes(model, fmt)
         else:
             cfg = InferenceConfig(weights=row["weights"], kv=row["kv"], engine=row["engine"],
                                   num_gpus=row["num_gpus"], batch=row["batch"], prompt_len=row["prompt_len"],
@@ -325,8 +325,12 @@ def predict_row(row: dict) -> RowPrediction | None:
 def _weights_spill(model: ModelSpec, gpu: GPU, cfg: InferenceConfig, fmt: WeightFormat) -> bool:
     """True when the weights alone exceed the GPUs' memory: the run kept layers in CPU RAM (e.g. llama.cpp -ngl below
     the layer count), whose speed is set by the host, so the row cannot calibrate GPU kernel efficiency."""
-    weights = costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings)["total"]
-    return weights > gpu.usable_memory_gib * costs.GIB * cfg.num_gpus
+    return _weight_bytes(model, fmt) > gpu.usable_memory_gib * costs.GIB * cfg.num_gpus
+
+
+def _weight_bytes(model: ModelSpec, fmt: WeightFormat) -> float:
+    """All weight bytes of the model stored in `fmt` (costs.weight_bytes' total)."""
+    return costs.weight_bytes(model, fmt.bits_per_weight, fmt.quantizes_embeddings)["total"]
 
 
 # ------------------------------------------------------------------ the learned correction

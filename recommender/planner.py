@@ -704,8 +704,9 @@ def evaluate_stack(req: PlanRequest, ids: list[str], engine: str | None = None) 
     if not _runnable_decoding(req.model, chosen.get("decoding")):
         raise RecommenderInputError(f"{chosen['decoding'].id} needs a published draft model or heads for "
                                     f"{req.model.name}; none is known (data/checkpoints.yaml)")
-    w = chosen.get("weights") or native_weights_technique(req.model) or technique(_base_weights(req.gpu))
-    if w.params.get("native") and native_weights_technique(req.model) != w:
+    native = native_weights_technique(req.model)
+    w = chosen.get("weights") or native or technique(_base_weights(req.gpu))
+    if w.params.get("native") and native != w:
         raise RecommenderInputError(f"{w.id} is the publisher's own {w.params['weights']['format']} release; "
                                     f"{req.model.name} is released in {req.model.native_weights or '16 bits'}")
     if engine is None:
